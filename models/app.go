@@ -1,0 +1,61 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// App is one mini program account. Secret fields hold Sealer output.
+type App struct {
+	ID             int64
+	AppID          string `gorm:"column:app_id"`
+	Name           string
+	OriginalID     string
+	SecretEnc      string
+	PushTokenEnc   string
+	AESKeyEnc      string `gorm:"column:aes_key_enc"`
+	PushMode       string // plain | safe
+	PushFormat     string // json | xml
+	APIBaseURL     string `gorm:"column:api_base_url"`
+	RateLimit      int    // messages per second across all instances
+	DailyQuota     int64  // 0: WeChat's default
+	Timezone       string
+	QuietStart     string // "22:00" or ""
+	QuietEnd       string
+	QuietPolicy    string // defer | skip
+	MPState        string `gorm:"column:mp_state"`
+	Lang           string
+	SyncEveryHours int
+	PausedUntil    *time.Time
+	PauseReason    string
+	Disabled       bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// ListApps returns every app, by name.
+func ListApps(ctx context.Context, db *gorm.DB) ([]App, error) {
+	var out []App
+	err := db.WithContext(ctx).Order("name, id").Find(&out).Error
+	return out, err
+}
+
+// GetApp loads an app by its row id.
+func GetApp(ctx context.Context, db *gorm.DB, id int64) (*App, error) {
+	var a App
+	if err := db.WithContext(ctx).First(&a, id).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &a, nil
+}
+
+// GetAppByAppID loads an app by its WeChat AppID.
+func GetAppByAppID(ctx context.Context, db *gorm.DB, appID string) (*App, error) {
+	var a App
+	if err := db.WithContext(ctx).Where("app_id = ?", appID).First(&a).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &a, nil
+}

@@ -1,0 +1,137 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Migration is one versioned schema step. Shipped migrations are never
+// edited: later changes add a new step with the next version.
+type Migration struct {
+	Version int
+	Name    string
+	// Statements are run in order. Tokens in them are replaced per dialect
+	// (see ddlTokens) so one text serves SQLite and MySQL.
+	Statements []string
+}
+
+// ddlTokens maps the neutral column types used in migrations to each dialect.
+var ddlTokens = map[string][2]string{ // token: {sqlite, mysql}
+	"{ID}":      {"INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY"},
+	"{BIGINT}":  {"INTEGER", "BIGINT"},
+	"{INT}":     {"INTEGER", "INT"},
+	"{BOOL}":    {"INTEGER", "TINYINT(1)"},
+	"{TIME}":    {"DATETIME", "DATETIME(6)"},
+	"{TEXT}":    {"TEXT", "MEDIUMTEXT"},
+	"{KEY}":     {"TEXT", "VARCHAR(191)"}, // short strings that are indexed
+	"{SHORT}":   {"TEXT", "VARCHAR(64)"},
+	"{OPTIONS}": {"", " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+}
+
+func dialectSQL(dialect, stmt string) string {
+	i := 0
+	if dialect == DialectMySQL {
+		i = 1
+	}
+	for tok, v := range ddlTokens {
+		stmt = strings.ReplaceAll(stmt, tok, v[i])
+	}
+	return stmt
+}
+
+// SchemaVersion is the version the code expects.
+func SchemaVersion() int { return migrations[len(migrations)-1].Version }
+
+// AppliedVersion reads the highest applied migration (0 when none).
+func AppliedVersion(ctx context.Context, db *gorm.DB) (int, error) {
+	if !db.Migrator().HasTable("schema_migrations") {
+		return 0, nil
+	}
+	var v *int
+	if err := db.WithContext(ctx).Raw("SELECT MAX(version) FROM schema_migrations").Scan(&v).Error; err != nil {
+		return 0, err
+	}
+	if v == nil {
+		return 0, nil
+	}
+	return *v, nil
+}
+
+// MigrateResult tells what Migrate did.
+type MigrateResult struct {
+	From, To int
+	Applied  []string
+}
+
+// Migrate applies every migration not yet recorded, in order. On MySQL a
+// named lock keeps two instances from migrating at once.
+func Migrate(ctx context.Context, db *gorm.DB) (MigrateResult, error) {
+	var res MigrateResult
+	run := func(conn *gorm.DB) error {
+		if err := conn.Exec(dialectSQL(conn.Dialector.Name(), `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version {INT} NOT NULL PRIMARY KEY,
+			name {KEY} NOT NULL,
+			applied_at {TIME} NOT NULL){OPTIONS}`)).Error; err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		from, err := AppliedVersion(ctx, conn)
+		if err != nil {
+			return err
+		}
+		res.From, res.To = from, from
+		if from > SchemaVersion() {
+			return fmt.Errorf("the database schema is at version %d, newer than this binary knows (%d): run a newer minipush", from, SchemaVersion())
+		}
+		for _, m := range migrations {
+			if m.Version <= from {
+				continue
+			}
+			for i, s := range m.Statements {
+				if err := conn.Exec(dialectSQL(conn.Dialector.Name(), s)).Error; err != nil {
+					return fmt.Errorf("migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
+				}
+			}
+			if err := conn.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.Version, m.Name, time.Now().UTC()).Error; err != nil {
+				return fmt.Errorf("record migration %d: %w", m.Version, err)
+			}
+			res.To = m.Version
+			res.Applied = append(res.Applied, fmt.Sprintf("%04d_%s", m.Version, m.Name))
+		}
+		return nil
+	}
+	db = db.WithContext(ctx)
+	if !IsMySQL(db) {
+		return res, run(db)
+	}
+	// GET_LOCK is per connection: hold one connection for the whole run.
+	err := db.Connection(func(conn *gorm.DB) error {
+		var got *int
+		if err := conn.Raw("SELECT GET_LOCK('minipush_migrate', 60)").Scan(&got).Error; err != nil {
+			return err
+		}
+		if got == nil || *got != 1 {
+			return errors.New("another instance is migrating this database: timed out waiting for its lock")
+		}
+		defer conn.Exec("SELECT RELEASE_LOCK('minipush_migrate')")
+		return run(conn)
+	})
+	return res, err
+}
+
+// CheckSchema reports an error unless the schema is current (for /readyz).
+func CheckSchema(ctx context.Context, db *gorm.DB) error {
+	v, err := AppliedVersion(ctx, db)
+	if err != nil {
+		return err
+	}
+	if v != SchemaVersion() {
+		return fmt.Errorf("schema at version %d, expected %d: run minipush migrate", v, SchemaVersion())
+	}
+	return nil
+}
