@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/web"
+)
+
+// dbFlags are the flags every database command shares.
+type dbFlags struct {
+	dsn string
+}
+
+func (d *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.dsn, "db", envOr("MINIPUSH_DB", "sqlite:data/minipush.db"),
+		"database: sqlite:PATH or mysql:user:pass@tcp(host:3306)/dbname (env MINIPUSH_DB)")
+}
+
+// open parses and opens the database, with a one-line error naming --db.
+func (d *dbFlags) open(ctx context.Context, log *slog.Logger) (*gorm.DB, models.Target, error) {
+	t, err := models.ParseDSN(d.dsn)
+	if err != nil {
+		return nil, t, fmt.Errorf("--db: %v", err)
+	}
+	db, err := models.OpenTarget(ctx, t, models.OpenOptions{Logger: log})
+	if err != nil {
+		return nil, t, fmt.Errorf("--db: %v", err)
+	}
+	return db, t, nil
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d dbFlags
+	d.register(fs)
+	addr := fs.String("addr", envOr("MINIPUSH_ADDR", ":8080"), "address to listen on (env MINIPUSH_ADDR)")
+	tz := fs.String("timezone", envOr("MINIPUSH_TIMEZONE", "Asia/Shanghai"), "time zone the console shows times in (env MINIPUSH_TIMEZONE)")
+	noMigrate := fs.Bool("no-migrate", envBool("MINIPUSH_NO_MIGRATE"), "do not apply migrations at start-up; refuse to start on an old schema (env MINIPUSH_NO_MIGRATE)")
+	trustProxy := fs.Bool("trust-proxy", envBool("MINIPUSH_TRUST_PROXY"), "take client address and scheme from X-Forwarded-For/-Proto (only behind a proxy you control) (env MINIPUSH_TRUST_PROXY)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: minipush serve [flags]\n\nRuns the web console on --addr against --db. Migrations are applied first unless --no-migrate.\nMINIPUSH_SECRET_KEY (base64, 32 bytes) encrypts app secrets; on SQLite one is generated into the data folder when unset.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return fmt.Errorf("--timezone %q: not a known time zone (use an IANA name such as Asia/Shanghai)", *tz)
+	}
+	db, target, err := d.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer models.Close(db)
+	key, err := web.ResolveSecretKey(os.Getenv("MINIPUSH_SECRET_KEY"), target, func(msg string) { log.Warn(msg) })
+	if err != nil {
+		return err
+	}
+	sealer, err := models.NewSealer(key)
+	if err != nil {
+		return err
+	}
+	if *noMigrate {
+		if err := models.CheckSchema(ctx, db); err != nil {
+			return fmt.Errorf("--no-migrate: %v", err)
+		}
+	} else {
+		res, err := models.Migrate(ctx, db)
+		if err != nil {
+			return err
+		}
+		if len(res.Applied) > 0 {
+			log.Info("migrated", "from", res.From, "to", res.To, "applied", res.Applied)
+		}
+	}
+	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version})
+	err = srv.Start(ctx, *addr, func(a string) {
+		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version)
+	})
+	log.Info("minipush stopped")
+	return err
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d dbFlags
+	d.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: minipush migrate [flags]\n\nApplies every database migration not yet applied, in order, and exits.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, target, err := d.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer models.Close(db)
+	res, err := models.Migrate(ctx, db)
+	if err != nil {
+		return err
+	}
+	if len(res.Applied) == 0 {
+		fmt.Fprintf(stdout, "%s: schema is current (version %d)\n", target, res.To)
+		return nil
+	}
+	for _, m := range res.Applied {
+		fmt.Fprintf(stdout, "applied %s\n", m)
+	}
+	fmt.Fprintf(stdout, "%s: schema now at version %d\n", target, res.To)
+	return nil
+}
+
+func envBool(name string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(name))
+	return b
+}

@@ -1,0 +1,123 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/minipush/minipush/handlers"
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/views/components"
+)
+
+// loadSession reads the session cookie and records the signed-in staff member.
+func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if ck, err := c.Cookie(handlers.SessionCookie); err == nil && ck.Value != "" {
+			_, st, err := models.LookupSession(c.Request().Context(), s.env.DB, ck.Value, s.env.Now())
+			switch {
+			case err == nil:
+				handlers.SetCurrent(c, st, ck.Value)
+			case errors.Is(err, models.ErrNotFound):
+				c.SetCookie(&http.Cookie{Name: handlers.SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+			default:
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+// requestInfo puts the language, CSRF token and viewer into the request
+// context for the views.
+func (s *Server) requestInfo(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := &components.Request{Lang: pickLang(c), Path: c.Request().URL.RequestURI(), TZ: s.env.Location}
+		if tok, ok := c.Get("csrf").(string); ok {
+			r.CSRF = tok
+		}
+		if st := handlers.CurrentStaff(c); st != nil {
+			r.Viewer = &components.Viewer{ID: st.ID, Email: st.Email, Name: st.Name, Role: string(st.Role)}
+		}
+		c.SetRequest(c.Request().WithContext(components.WithRequest(c.Request().Context(), r)))
+		return next(c)
+	}
+}
+
+// pickLang: the staff member's choice, else the language cookie, else the
+// browser's Accept-Language, else Chinese.
+func pickLang(c echo.Context) string {
+	if st := handlers.CurrentStaff(c); st != nil && components.ValidLang(st.Lang) {
+		return st.Lang
+	}
+	if ck, err := c.Cookie(handlers.LangCookie); err == nil && components.ValidLang(ck.Value) {
+		return ck.Value
+	}
+	for _, part := range strings.Split(c.Request().Header.Get("Accept-Language"), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		switch {
+		case strings.HasPrefix(tag, "zh"):
+			return "zh"
+		case strings.HasPrefix(tag, "en"):
+			return "en"
+		}
+	}
+	return components.DefaultLang
+}
+
+// setupGate sends every console page to /setup while no staff exist.
+func (s *Server) setupGate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := c.Path()
+		if p == "/setup" || p == "/lang" {
+			return next(c)
+		}
+		done, err := s.setup.Done(c, s.env)
+		if err != nil {
+			return err
+		}
+		if !done {
+			return c.Redirect(http.StatusSeeOther, "/setup")
+		}
+		return next(c)
+	}
+}
+
+// signedIn sends anonymous visitors to the sign-in page.
+func signedIn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if handlers.CurrentStaff(c) != nil {
+			return next(c)
+		}
+		target := "/login"
+		if c.Request().Method == http.MethodGet {
+			target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+		}
+		if c.Request().Header.Get("HX-Request") == "true" {
+			c.Response().Header().Set("HX-Redirect", target)
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		return c.Redirect(http.StatusSeeOther, target)
+	}
+}
+
+// need lets through staff holding one of roles; admins hold every role.
+// With no roles, anyone signed in passes.
+func need(roles ...models.Role) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return signedIn(func(c echo.Context) error {
+			st := handlers.CurrentStaff(c)
+			if len(roles) == 0 || st.Role == models.RoleAdmin || slices.Contains(roles, st.Role) {
+				return next(c)
+			}
+			return echo.NewHTTPError(http.StatusForbidden)
+		})
+	}
+}
+
+// anyone marks a console route open to every signed-in staff member.
+var anyone = need()

@@ -1,0 +1,60 @@
+package web
+
+import (
+	"github.com/minipush/minipush/handlers"
+	"github.com/minipush/minipush/models"
+)
+
+const (
+	admin    = models.RoleAdmin
+	operator = models.RoleOperator
+	support  = models.RoleSupport
+)
+
+// routes is the whole route table. Each line shows who may call it:
+// need(admin) is admins only; need(operator) is operators and admins;
+// anyone is every signed-in staff member; no guard means no sign-in.
+func (s *Server) routes() {
+	env := s.env
+	auth := &handlers.Auth{Env: env, Setup: s.setup, AccountPolicy: handlers.DefaultAccountPolicy, IPPolicy: handlers.DefaultIPPolicy}
+	staff := &handlers.Staff{Env: env}
+	account := &handlers.Account{Env: env}
+	audit := &handlers.Audit{Env: env}
+	dash := &handlers.Dashboard{Env: env}
+	health := &handlers.Health{Env: env}
+	coming := handlers.Coming{}
+
+	e := s.Echo
+	e.GET("/healthz", health.Live)
+	e.GET("/readyz", health.Ready)
+	e.GET("/static/*", staticHandler())
+
+	g := e.Group("", s.consoleMiddleware()...)
+	g.GET("/setup", auth.SetupPage)
+	g.POST("/setup", auth.SetupCreate)
+	g.GET("/login", auth.LoginPage)
+	g.POST("/login", auth.Login)
+	g.POST("/lang", auth.SetLang)
+	g.POST("/logout", auth.Logout, anyone)
+
+	g.GET("/", dash.Show, anyone)
+	g.GET("/account", account.Show, anyone)
+	g.POST("/account/password", account.ChangePassword, anyone)
+	g.POST("/account/lang", account.SetLang, anyone)
+
+	g.GET("/campaigns", coming.Page("campaigns"), need(operator))
+	g.GET("/templates", coming.Page("templates"), need(operator, support))
+	g.GET("/users", coming.Page("users"), need(operator, support))
+	g.GET("/deliveries", coming.Page("deliveries"), need(operator, support))
+
+	g.GET("/settings/apps", coming.Page("apps"), need(admin))
+	g.GET("/settings/apikeys", coming.Page("apikeys"), need(admin))
+	g.GET("/settings/jobs", coming.Page("jobs"), need(admin))
+	g.GET("/settings/staff", staff.List, need(admin))
+	g.GET("/settings/staff/new", staff.New, need(admin))
+	g.POST("/settings/staff", staff.Create, need(admin))
+	g.GET("/settings/staff/:id/edit", staff.Edit, need(admin))
+	g.POST("/settings/staff/:id", staff.Update, need(admin))
+	g.POST("/settings/staff/:id/password", staff.ResetPassword, need(admin))
+	g.GET("/settings/audit", audit.List, need(admin))
+}

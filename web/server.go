@@ -1,0 +1,218 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/handlers"
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/static"
+	"github.com/minipush/minipush/views"
+)
+
+// Deps is everything the server is built from.
+type Deps struct {
+	DB       *gorm.DB
+	Logger   *slog.Logger
+	Sealer   *models.Sealer
+	Location *time.Location
+	Now      func() time.Time // nil: time.Now
+	// TrustProxy takes the client address and scheme from X-Forwarded-* headers.
+	TrustProxy bool
+	Version    string
+}
+
+// Server is the console and API HTTP server.
+type Server struct {
+	Echo  *echo.Echo
+	env   handlers.Env
+	setup *handlers.SetupState
+	log   *slog.Logger
+}
+
+// New builds the server with its middleware and every route.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if d.Location == nil {
+		d.Location = time.UTC
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	if d.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	} else {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
+	s := &Server{
+		Echo:  e,
+		env:   handlers.Env{DB: d.DB, Log: d.Logger, Now: d.Now, Sealer: d.Sealer, Location: d.Location},
+		setup: &handlers.SetupState{},
+		log:   d.Logger,
+	}
+	e.HTTPErrorHandler = s.errorHandler
+
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic", "err", err, "path", c.Request().URL.Path, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRemoteIP: true, LogRequestID: true, LogError: true,
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			attrs := []any{"method", v.Method, "path", v.URIPath, "status", v.Status, "latency_ms", v.Latency.Milliseconds(), "ip", v.RemoteIP, "request_id", v.RequestID}
+			if v.Error != nil {
+				attrs = append(attrs, "err", v.Error.Error())
+			}
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			s.log.Log(c.Request().Context(), level, "http", attrs...)
+			return nil
+		},
+	}))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY", ReferrerPolicy: "same-origin",
+		HSTSMaxAge:            0,
+		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+	}))
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
+	e.Use(middleware.BodyLimit("2M"))
+
+	s.routes()
+	return s
+}
+
+// consoleMiddleware is the chain every console page runs through.
+func (s *Server) consoleMiddleware() []echo.MiddlewareFunc {
+	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
+		CookieName:     "minipush_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSameSite: http.SameSiteLaxMode,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return echo.NewHTTPError(http.StatusForbidden, "csrf").SetInternal(err)
+		},
+	})
+	return []echo.MiddlewareFunc{s.loadSession, csrf, s.requestInfo, s.setupGate}
+}
+
+// staticHandler serves embedded files; a request carrying the current
+// content hash may be cached forever.
+func staticHandler() echo.HandlerFunc {
+	fsys := static.FS()
+	files := http.FileServer(http.FS(fsys))
+	return func(c echo.Context) error {
+		name := strings.TrimPrefix(c.Param("*"), "/")
+		if _, err := fs.Stat(fsys, name); err != nil || name == "" || strings.HasSuffix(name, ".go") {
+			return echo.NewHTTPError(http.StatusNotFound)
+		}
+		if v := c.QueryParam("v"); v != "" && v == static.Hash(name) {
+			c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			c.Response().Header().Set("Cache-Control", "no-cache")
+		}
+		req := c.Request().Clone(c.Request().Context())
+		req.URL.Path = "/" + name
+		files.ServeHTTP(c.Response(), req)
+		return nil
+	}
+}
+
+// errorHandler renders one error page for 403, 404 and 500 (JSON under /api).
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := http.StatusInternalServerError
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "err", err, "path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") || strings.HasPrefix(c.Request().URL.Path, "/wx/") ||
+		strings.HasPrefix(c.Request().URL.Path, "/healthz") || strings.HasPrefix(c.Request().URL.Path, "/readyz") {
+		msg := http.StatusText(code)
+		if he != nil && code < 500 {
+			msg = fmt.Sprint(he.Message)
+		}
+		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "message": msg}})
+		return
+	}
+	info := views.ErrorInfo{Code: code, Title: http.StatusText(code)}
+	switch code {
+	case http.StatusForbidden:
+		info.Title, info.Message = handlers.T(c, "error.403"), handlers.T(c, "error.403_hint")
+		if he != nil && he.Message == "csrf" {
+			info.Message = handlers.T(c, "error.csrf_hint")
+		}
+	case http.StatusNotFound:
+		info.Title, info.Message = handlers.T(c, "error.404"), handlers.T(c, "error.404_hint")
+	case http.StatusBadRequest:
+		info.Title = handlers.T(c, "error.400")
+		if he != nil {
+			info.Message = fmt.Sprint(he.Message)
+		}
+	default:
+		if code >= 500 {
+			info.Title, info.Message = handlers.T(c, "error.500"), handlers.T(c, "error.500_hint", c.Response().Header().Get(echo.HeaderXRequestID))
+		}
+	}
+	var rerr error
+	if handlers.CurrentStaff(c) != nil {
+		rerr = handlers.Render(c, code, views.Page{Title: info.Title}, views.ErrorBody(info))
+	} else {
+		rerr = handlers.RenderBare(c, code, views.ErrorPage(info))
+	}
+	if rerr != nil {
+		s.log.Error("render error page", "err", rerr)
+		_ = c.String(code, http.StatusText(code))
+	}
+}
+
+// Start listens on addr until ctx is done, then shuts down in order:
+// stop accepting HTTP and let in-flight requests finish (bounded).
+func (s *Server) Start(ctx context.Context, addr string, onListen func(addr string)) error {
+	srv := &http.Server{Addr: addr, Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second}
+	ln, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
