@@ -171,9 +171,6 @@ func (h *Auth) Login(c echo.Context) error {
 		return RenderBare(c, http.StatusUnauthorized, views.Login(form))
 	}
 	_ = models.ThrottleReset(ctx, h.DB, acctKey)
-	if err := models.UpdateStaffFields(ctx, h.DB, s.ID, map[string]any{"last_login_at": now}); err != nil {
-		return err
-	}
 	if err := h.startSession(c, s); err != nil {
 		return err
 	}
@@ -186,8 +183,12 @@ func (h *Auth) Login(c echo.Context) error {
 
 func (h *Auth) startSession(c echo.Context, s *models.Staff) error {
 	// A new session id on every sign-in (no fixation); the old cookie is replaced.
-	token, err := models.CreateSession(c.Request().Context(), h.DB, s.ID, c.RealIP(), c.Request().UserAgent(), h.Now())
+	ctx := c.Request().Context()
+	token, err := models.CreateSession(ctx, h.DB, s.ID, c.RealIP(), c.Request().UserAgent(), h.Now())
 	if err != nil {
+		return err
+	}
+	if err := models.UpdateStaffFields(ctx, h.DB, s.ID, map[string]any{"last_login_at": h.Now()}); err != nil {
 		return err
 	}
 	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,

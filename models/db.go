@@ -165,7 +165,7 @@ func OpenTarget(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error
 		}),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t, err)
+		return nil, fmt.Errorf("%s: database does not answer: %w", t, err)
 	}
 	sqlDB, err := db.DB()
 	if err != nil {

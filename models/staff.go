@@ -51,15 +51,15 @@ type Staff struct {
 // TableName pins the table name.
 func (Staff) TableName() string { return "staff" }
 
-// BcryptCost is the cost used for new password hashes.
-var BcryptCost = bcrypt.DefaultCost
+// bcryptCost is the cost used for new password hashes.
+const bcryptCost = bcrypt.DefaultCost
 
 // MinPasswordLen is the shortest password accepted.
 const MinPasswordLen = 10
 
 // HashPassword returns the bcrypt hash of pw.
 func HashPassword(pw string) (string, error) {
-	b, err := bcrypt.GenerateFromPassword([]byte(pw), BcryptCost)
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
 	return string(b), err
 }
 

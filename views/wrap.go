@@ -12,8 +12,8 @@ import (
 
 // Short names for the helpers every page uses.
 
-func T(ctx context.Context, key string, args ...any) string { return components.T(ctx, key, args...) }
-func Req(ctx context.Context) *components.Request           { return components.Req(ctx) }
+func T(ctx context.Context, key string, args ...any) string  { return components.T(ctx, key, args...) }
+func Req(ctx context.Context) *components.Request            { return components.Req(ctx) }
 func Can(ctx context.Context, roles ...string) bool          { return components.Can(ctx, roles...) }
 func FormatTime(ctx context.Context, t time.Time) string     { return components.FormatTime(ctx, t) }
 func FormatTimePtr(ctx context.Context, t *time.Time) string { return components.FormatTimePtr(ctx, t) }

@@ -1,0 +1,28 @@
+# minipush: common tasks. `make test` is what CI runs after its checks.
+GO ?= go
+BIN ?= bin/minipush
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: run test test-short generate lint build fuzz clean
+
+run: ## run the console on the embedded SQLite default (http://localhost:8080)
+	$(GO) run ./cmd/minipush serve
+
+test: ## all tests, with the race detector, on SQLite and MySQL/MariaDB
+	$(GO) test -race -count=1 ./...
+
+test-short: ## the same without the race detector (faster while editing)
+	$(GO) test -count=1 ./...
+
+generate: ## regenerate the templ views
+	$(GO) tool templ generate
+
+lint: ## formatting, generated files and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+build: generate ## build the binary into bin/
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/minipush
+
+clean:
+	rm -rf bin

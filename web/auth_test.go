@@ -1,0 +1,250 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/models/dbtest"
+)
+
+func TestSetupOnlyWhileNoStaff(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		c := app.client()
+		wantRedirect(t, c.get("/"), "/setup")
+		wantRedirect(t, c.get("/login"), "/setup")
+		wantRedirect(t, c.get("/settings/staff"), "/setup")
+		r := c.get("/setup")
+		want(t, r, http.StatusOK)
+		if r.doc(t).Find(`[data-testid=setup] input[name=email]`).Length() != 1 {
+			t.Fatal("setup form has no email field")
+		}
+
+		// Invalid input re-renders with 422 and a message per field, in both languages.
+		for lang, wantMsg := range map[string]string{"en": "Enter a valid email address", "zh": "请输入有效的邮箱地址"} {
+			c.lang = lang
+			r = c.post("/setup", url.Values{"email": {"not-an-email"}, "password": {"short"}, "password2": {"other"}})
+			want(t, r, http.StatusUnprocessableEntity)
+			d := r.doc(t)
+			if got := d.Find(`[data-testid=error-email]`).Text(); !strings.Contains(got, wantMsg) {
+				t.Errorf("%s: email error %q, want %q", lang, got, wantMsg)
+			}
+			if d.Find(`[data-testid=error-password]`).Length() != 1 || d.Find(`[data-testid=error-password2]`).Length() != 1 {
+				t.Errorf("%s: password errors missing", lang)
+			}
+			if v, _ := d.Find(`input[name=email]`).Attr("value"); v != "not-an-email" {
+				t.Errorf("%s: typed email lost: %q", lang, v)
+			}
+		}
+		c.lang = ""
+		if n, _ := models.CountStaff(context.Background(), db); n != 0 {
+			t.Fatalf("invalid setup created %d staff", n)
+		}
+
+		r = c.post("/setup", url.Values{"email": {"Boss@Example.com"}, "name": {"Boss"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}})
+		wantRedirect(t, r, "/")
+		r = c.get("/")
+		want(t, r, http.StatusOK)
+		if r.doc(t).Find(`[data-testid=dashboard]`).Length() != 1 {
+			t.Fatal("not on the dashboard after setup")
+		}
+		s, err := models.GetStaffByEmail(context.Background(), db, "boss@example.com")
+		if err != nil || s.Role != models.RoleAdmin {
+			t.Fatalf("first admin: %+v %v", s, err)
+		}
+		if s.PasswordHash == "correct horse battery" || !s.CheckPassword("correct horse battery") {
+			t.Fatal("password not stored as a bcrypt hash")
+		}
+
+		// Setup is gone once someone exists, for everyone.
+		other := app.client()
+		wantRedirect(t, other.get("/setup"), "/login")
+		wantRedirect(t, other.post("/setup", url.Values{"email": {"evil@example.com"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}}), "/login")
+		if n, _ := models.CountStaff(context.Background(), db); n != 1 {
+			t.Fatalf("staff after a second setup attempt: %d", n)
+		}
+		want(t, other.get("/login"), http.StatusOK)
+	})
+}
+
+func TestLoginAndThrottle(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		mustStaff(t, db, "ops@example.com", models.RoleOperator)
+
+		c := app.client()
+		r := c.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"wrong password"}})
+		want(t, r, http.StatusUnauthorized)
+		if !strings.Contains(r.doc(t).Find(`[data-testid=flash]`).Text(), "Wrong email or password") && !strings.Contains(r.body, "邮箱或密码不正确") {
+			t.Fatalf("no wrong-password message:\n%s", r.body)
+		}
+		wantRedirect(t, c.get("/"), "/login?next=")
+
+		r = c.post("/login", url.Values{"email": {"OPS@example.com "}, "password": {"correct horse battery"}, "next": {"/account"}})
+		wantRedirect(t, r, "/account")
+		want(t, c.get("/account"), http.StatusOK)
+		// An offsite next is ignored.
+		c2 := app.client()
+		wantRedirect(t, c2.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}, "next": {"//evil.example"}}), "/")
+		if loc := c2.get("/").header.Get("Location"); loc != "" {
+			t.Fatalf("signed-in client redirected to %q", loc)
+		}
+
+		// Logout ends the session.
+		wantRedirect(t, c.post("/logout", nil), "/login")
+		wantRedirect(t, c.get("/"), "/login")
+
+		// Five failures lock the account, even for the right password.
+		bad := app.client()
+		for i := 0; i < 5; i++ {
+			want(t, bad.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"nope nope nope"}}), http.StatusUnauthorized)
+		}
+		r = bad.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}})
+		want(t, r, http.StatusTooManyRequests)
+		fresh := app.client()
+		want(t, fresh.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), http.StatusTooManyRequests)
+
+		// Per IP: unknown accounts from one address are throttled too.
+		mustStaff(t, db, "other@example.com", models.RoleSupport)
+		ipc := app.client()
+		for i := 0; i < 13; i++ { // 1 + 5 failures above + 13 = 19 from this address
+			want(t, ipc.post("/login", url.Values{"email": {"nobody" + string(rune('a'+i)) + "@example.com"}, "password": {"x"}}), http.StatusUnauthorized)
+		}
+		want(t, ipc.post("/login", url.Values{"email": {"nobodyz@example.com"}, "password": {"x"}}), http.StatusUnauthorized)
+		want(t, ipc.post("/login", url.Values{"email": {"other@example.com"}, "password": {"correct horse battery"}}), http.StatusTooManyRequests)
+	})
+}
+
+func TestDisabledStaffCannotSignIn(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		ops := mustStaff(t, db, "ops@example.com", models.RoleOperator)
+		opsClient := app.signedIn(ops)
+		want(t, opsClient.get("/"), http.StatusOK)
+
+		admin := app.signedIn(boss)
+		wantRedirect(t, admin.post("/settings/staff/"+id(ops.ID), url.Values{"name": {"Ops"}, "role": {"operator"}, "disabled": {"1"}}), "/settings/staff")
+		wantRedirect(t, opsClient.get("/"), "/login")
+		want(t, app.client().post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), http.StatusUnauthorized)
+
+		// The last admin cannot demote or disable themselves.
+		r := admin.post("/settings/staff/"+id(boss.ID), url.Values{"role": {"support"}})
+		want(t, r, http.StatusUnprocessableEntity)
+		if r.doc(t).Find(`[data-testid=error-role]`).Length() != 1 {
+			t.Fatal("no error explaining the last admin")
+		}
+	})
+}
+
+func TestCSRFRequired(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		c := app.signedIn(boss)
+		c.get("/")
+		// No token at all.
+		r := c.do(http.MethodPost, "/account/lang", url.Values{"lang": {"zh"}}, nil)
+		want(t, r, http.StatusForbidden)
+		// A wrong token.
+		want(t, c.do(http.MethodPost, "/account/lang", url.Values{"lang": {"zh"}, "_csrf": {"forged"}}, nil), http.StatusForbidden)
+		// A cross-site browser request is refused even with a token.
+		want(t, c.do(http.MethodPost, "/account/lang", url.Values{"lang": {"zh"}, "_csrf": {c.csrf()}}, map[string]string{"Sec-Fetch-Site": "cross-site"}), http.StatusForbidden)
+		s, _ := models.GetStaff(context.Background(), db, boss.ID)
+		if s.Lang != "en" {
+			t.Fatalf("a refused request changed the language to %q", s.Lang)
+		}
+		// The header form, as htmx sends it, works.
+		r = c.do(http.MethodPost, "/account/lang", url.Values{"lang": {"zh"}}, map[string]string{"X-CSRF-Token": c.csrf()})
+		wantRedirect(t, r, "/account")
+		s, _ = models.GetStaff(context.Background(), db, boss.ID)
+		if s.Lang != "zh" {
+			t.Fatalf("language not saved: %q", s.Lang)
+		}
+		// Sign-in is protected too (login CSRF).
+		want(t, app.client().do(http.MethodPost, "/login", url.Values{"email": {"boss@example.com"}, "password": {"correct horse battery"}}, nil), http.StatusForbidden)
+	})
+}
+
+func TestAuditRecordsRoleChange(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		ops := mustStaff(t, db, "ops@example.com", models.RoleOperator)
+		c := app.signedIn(boss)
+		wantRedirect(t, c.post("/settings/staff/"+id(ops.ID), url.Values{"name": {""}, "role": {"support"}}), "/settings/staff")
+
+		rows, err := models.ListAudit(context.Background(), db, models.AuditFilter{Action: "staff.role"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 {
+			t.Fatalf("%d staff.role audit rows, want 1", len(rows))
+		}
+		a := rows[0]
+		if a.StaffID == nil || *a.StaffID != boss.ID || a.StaffEmail != "boss@example.com" || a.ObjectID != "ops@example.com" ||
+			!strings.Contains(a.Detail, `"from":"operator"`) || !strings.Contains(a.Detail, `"to":"support"`) || a.IP == "" {
+			t.Fatalf("audit row: %+v", a)
+		}
+		s, _ := models.GetStaff(context.Background(), db, ops.ID)
+		if s.Role != models.RoleSupport {
+			t.Fatalf("role is %s", s.Role)
+		}
+		// The audit page shows it, and filters.
+		r := c.get("/settings/audit?action=staff.role")
+		want(t, r, http.StatusOK)
+		if n := r.doc(t).Find(`[data-testid=audit-table] tbody tr`).Length(); n != 1 {
+			t.Fatalf("audit page shows %d rows for staff.role", n)
+		}
+		r = c.get("/settings/audit?action=nothing.like.this")
+		if r.doc(t).Find(`[data-testid=empty]`).Length() != 1 {
+			t.Fatal("no empty state for a filter that matches nothing")
+		}
+	})
+}
+
+func TestStaffAdminJourney(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		c := app.signedIn(boss)
+		r := c.post("/settings/staff", url.Values{"email": {"boss@example.com"}, "role": {"operator"}, "password": {"correct horse battery"}})
+		want(t, r, http.StatusUnprocessableEntity)
+		if r.doc(t).Find(`[data-testid=error-email]`).Length() != 1 {
+			t.Fatal("duplicate email not reported on the field")
+		}
+		wantRedirect(t, c.post("/settings/staff", url.Values{"email": {"new@example.com"}, "role": {"support"}, "password": {"another long password"}}), "/settings/staff")
+		r = c.get("/settings/staff")
+		want(t, r, http.StatusOK)
+		if !strings.Contains(r.body, "new@example.com") {
+			t.Fatal("new staff not listed")
+		}
+		n, _ := models.GetStaffByEmail(context.Background(), db, "new@example.com")
+		wantRedirect(t, c.post("/settings/staff/"+id(n.ID)+"/password", url.Values{"password": {"a brand new password"}}), "/settings/staff")
+		wantRedirect(t, app.client().post("/login", url.Values{"email": {"new@example.com"}, "password": {"a brand new password"}}), "/")
+
+		// Own password change needs the current one.
+		me := app.signedIn(n)
+		r = me.post("/account/password", url.Values{"current": {"wrong"}, "password": {"yet another password"}, "password2": {"yet another password"}})
+		want(t, r, http.StatusUnprocessableEntity)
+		wantRedirect(t, me.post("/account/password", url.Values{"current": {"a brand new password"}, "password": {"yet another password"}, "password2": {"yet another password"}}), "/account")
+		want(t, me.get("/account"), http.StatusOK)
+
+		acts := map[string]bool{}
+		rows, _ := models.ListAudit(context.Background(), db, models.AuditFilter{Limit: 100})
+		for _, a := range rows {
+			acts[a.Action] = true
+		}
+		for _, a := range []string{"staff.create", "staff.reset_password", "staff.change_password"} {
+			if !acts[a] {
+				t.Errorf("no %s audit row (have %v)", a, acts)
+			}
+		}
+	})
+}

@@ -1,0 +1,158 @@
+package web_test
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/models/dbtest"
+	"github.com/minipush/minipush/web"
+)
+
+// access is who may call a route.
+type access int
+
+const (
+	public    access = iota // no sign-in needed
+	signedIn                // any staff member
+	adminOnly               // admins
+	operators               // operators and admins
+	readers                 // operators, support and admins
+)
+
+// routeAccess is the permission matrix, written independently of
+// routes.go: every registered route must appear here, and every role is
+// checked against it.
+var routeAccess = map[string]access{
+	"GET /healthz":           public,
+	"GET /readyz":            public,
+	"GET /static/*":          public,
+	"GET /setup":             public,
+	"POST /setup":            public,
+	"GET /login":             public,
+	"POST /login":            public,
+	"POST /lang":             public,
+	"POST /logout":           signedIn,
+	"GET /":                  signedIn,
+	"GET /account":           signedIn,
+	"POST /account/password": signedIn,
+	"POST /account/lang":     signedIn,
+
+	"GET /campaigns":  operators,
+	"GET /templates":  readers,
+	"GET /users":      readers,
+	"GET /deliveries": readers,
+
+	"GET /settings/apps":                adminOnly,
+	"GET /settings/apikeys":             adminOnly,
+	"GET /settings/jobs":                adminOnly,
+	"GET /settings/staff":               adminOnly,
+	"GET /settings/staff/new":           adminOnly,
+	"POST /settings/staff":              adminOnly,
+	"GET /settings/staff/:id/edit":      adminOnly,
+	"POST /settings/staff/:id":          adminOnly,
+	"POST /settings/staff/:id/password": adminOnly,
+	"GET /settings/audit":               adminOnly,
+}
+
+func allowed(a access, role string) bool {
+	switch a {
+	case public:
+		return true
+	case signedIn:
+		return role != ""
+	case adminOnly:
+		return role == "admin"
+	case operators:
+		return role == "admin" || role == "operator"
+	case readers:
+		return role != ""
+	}
+	return false
+}
+
+func TestRoleMatrix(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		staff := map[string]*models.Staff{
+			"admin":    mustStaff(t, db, "admin@example.com", models.RoleAdmin),
+			"operator": mustStaff(t, db, "operator@example.com", models.RoleOperator),
+			"support":  mustStaff(t, db, "support@example.com", models.RoleSupport),
+		}
+		// A target for :id routes that no test role is (so nobody edits themselves).
+		target := mustStaff(t, db, "target@example.com", models.RoleSupport)
+
+		s := web.New(web.Deps{DB: db})
+		var routes []string
+		for _, r := range s.Echo.Routes() {
+			if strings.HasPrefix(r.Method, "echo_route_") { // Echo's own not-found entries
+				continue
+			}
+			routes = append(routes, r.Method+" "+r.Path)
+		}
+		sort.Strings(routes)
+		seen := map[string]bool{}
+		for _, rt := range routes {
+			seen[rt] = true
+			if _, ok := routeAccess[rt]; !ok {
+				t.Errorf("route %s is not in the permission matrix: add it to routeAccess", rt)
+			}
+		}
+		for rt := range routeAccess {
+			if !seen[rt] {
+				t.Errorf("matrix names %s but no such route is registered", rt)
+			}
+		}
+
+		for _, rt := range routes {
+			acc := routeAccess[rt]
+			method, path, _ := strings.Cut(rt, " ")
+			path = strings.ReplaceAll(path, ":id", id(target.ID))
+			path = strings.ReplaceAll(path, "*", "app.css")
+			for _, role := range []string{"", "support", "operator", "admin"} {
+				var c *client
+				if role == "" {
+					c = app.client()
+				} else {
+					c = app.signedIn(staff[role])
+				}
+				var r response
+				if method == http.MethodGet {
+					r = c.get(path)
+				} else {
+					r = c.post(path, nil)
+				}
+				name := role
+				if name == "" {
+					name = "anonymous"
+				}
+				loc := r.header.Get("Location")
+				toLogin := r.status == http.StatusSeeOther && strings.HasPrefix(loc, "/login")
+				switch path {
+				case "/logout": // signing out leads to /login when allowed too
+					toLogin = toLogin && role == ""
+				case "/setup": // once set up, /setup sends everyone to /login (TestSetupOnlyWhileNoStaff)
+					toLogin = false
+				}
+				switch {
+				case allowed(acc, role):
+					if r.status == http.StatusForbidden || toLogin || r.status >= 500 {
+						t.Errorf("%s %s as %s: got %d (Location %q), want it allowed", method, path, name, r.status, loc)
+					}
+				case role == "":
+					if !toLogin {
+						t.Errorf("%s %s as anonymous: got %d (Location %q), want a redirect to /login", method, path, r.status, loc)
+					}
+				default:
+					if r.status != http.StatusForbidden {
+						t.Errorf("%s %s as %s: got %d (Location %q), want 403", method, path, name, r.status, loc)
+					}
+				}
+			}
+		}
+	})
+}
