@@ -1,0 +1,62 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// User is one mini program user (an openid of one app).
+type User struct {
+	ID         int64
+	AppID      int64 `gorm:"column:app_id"`
+	OpenID     string `gorm:"column:openid"`
+	UnionID    string `gorm:"column:unionid"`
+	BusinessID string
+	Attributes string // JSON object used to personalise messages
+	Tags       string // JSON array of strings
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Attrs decodes the attributes.
+func (u *User) Attrs() map[string]any {
+	m := map[string]any{}
+	if u.Attributes != "" {
+		_ = json.Unmarshal([]byte(u.Attributes), &m)
+	}
+	return m
+}
+
+// GetUser loads a user by row id.
+func GetUser(ctx context.Context, db *gorm.DB, id int64) (*User, error) {
+	var u User
+	if err := db.WithContext(ctx).First(&u, id).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &u, nil
+}
+
+// GetUserByOpenID loads an app's user by openid.
+func GetUserByOpenID(ctx context.Context, db *gorm.DB, appID int64, openid string) (*User, error) {
+	var u User
+	if err := db.WithContext(ctx).Where("app_id = ? AND openid = ?", appID, openid).First(&u).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &u, nil
+}
+
+// EnsureUser returns the app's user with openid, creating a bare one when
+// unknown (WeChat pushes events for users the business has not told us of).
+func EnsureUser(ctx context.Context, db *gorm.DB, appID int64, openid string) (*User, error) {
+	now := time.Now().UTC()
+	u := &User{AppID: appID, OpenID: openid, Attributes: "{}", Tags: "[]", CreatedAt: now, UpdatedAt: now}
+	err := db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(u).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return GetUserByOpenID(ctx, db, appID, openid)
+}
