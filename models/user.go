@@ -12,7 +12,7 @@ import (
 // User is one mini program user (an openid of one app).
 type User struct {
 	ID         int64
-	AppID      int64 `gorm:"column:app_id"`
+	AppID      int64  `gorm:"column:app_id"`
 	OpenID     string `gorm:"column:openid"`
 	UnionID    string `gorm:"column:unionid"`
 	BusinessID string
