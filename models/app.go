@@ -59,3 +59,45 @@ func GetAppByAppID(ctx context.Context, db *gorm.DB, appID string) (*App, error)
 	}
 	return &a, nil
 }
+
+// CreateApp inserts an app (secret fields already sealed).
+func CreateApp(ctx context.Context, db *gorm.DB, a *App) error {
+	return translate(db.WithContext(ctx).Create(a).Error)
+}
+
+// UpdateAppFields writes the named columns of an app (a map, so zero values
+// are written too).
+func UpdateAppFields(ctx context.Context, db *gorm.DB, id int64, fields map[string]any) error {
+	fields["updated_at"] = time.Now().UTC()
+	res := db.WithContext(ctx).Model(&App{}).Where("id = ?", id).Updates(fields)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// AppsDueForSync lists enabled apps whose templates were last synced more
+// than their interval ago (or never).
+func AppsDueForSync(ctx context.Context, db *gorm.DB, now time.Time) ([]App, error) {
+	apps, err := ListApps(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	var out []App
+	for _, a := range apps {
+		if a.Disabled || a.SyncEveryHours <= 0 {
+			continue
+		}
+		last, err := LastTemplateSync(ctx, db, a.ID)
+		if err != nil && err != ErrNotFound {
+			return nil, err
+		}
+		if last == nil || now.Sub(last.StartedAt) >= time.Duration(a.SyncEveryHours)*time.Hour {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}

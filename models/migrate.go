@@ -45,7 +45,13 @@ func dialectSQL(dialect, stmt string) string {
 }
 
 // SchemaVersion is the version the code expects.
-func SchemaVersion() int { return migrations[len(migrations)-1].Version }
+func SchemaVersion() int {
+	v := 0
+	for _, m := range migrations {
+		v = max(v, m.Version)
+	}
+	return v
+}
 
 // AppliedVersion reads the highest applied migration (0 when none).
 func AppliedVersion(ctx context.Context, db *gorm.DB) (int, error) {
@@ -87,8 +93,12 @@ func Migrate(ctx context.Context, db *gorm.DB) (MigrateResult, error) {
 		if from > SchemaVersion() {
 			return fmt.Errorf("the database schema is at version %d, newer than this binary knows (%d): run a newer minipush", from, SchemaVersion())
 		}
+		applied, err := appliedSet(conn)
+		if err != nil {
+			return err
+		}
 		for _, m := range migrations {
-			if m.Version <= from {
+			if applied[m.Version] {
 				continue
 			}
 			for i, s := range m.Statements {
@@ -124,6 +134,21 @@ func Migrate(ctx context.Context, db *gorm.DB) (MigrateResult, error) {
 	return res, err
 }
 
+// appliedSet reads which versions are recorded. Migrate applies every
+// version not in it, so a step added below one already applied elsewhere
+// (two branches landing together) is still run.
+func appliedSet(db *gorm.DB) (map[int]bool, error) {
+	var vs []int
+	if err := db.Raw("SELECT version FROM schema_migrations").Scan(&vs).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[int]bool, len(vs))
+	for _, v := range vs {
+		out[v] = true
+	}
+	return out, nil
+}
+
 // CheckSchema reports an error unless the schema is current (for /readyz).
 func CheckSchema(ctx context.Context, db *gorm.DB) error {
 	v, err := AppliedVersion(ctx, db)
@@ -132,6 +157,18 @@ func CheckSchema(ctx context.Context, db *gorm.DB) error {
 	}
 	if v != SchemaVersion() {
 		return fmt.Errorf("schema at version %d, expected %d: run minipush migrate", v, SchemaVersion())
+	}
+	if !db.Migrator().HasTable("schema_migrations") {
+		return nil
+	}
+	applied, err := appliedSet(db.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if !applied[m.Version] {
+			return fmt.Errorf("migration %d (%s) is not applied: run minipush migrate", m.Version, m.Name)
+		}
 	}
 	return nil
 }

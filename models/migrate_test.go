@@ -27,7 +27,7 @@ func TestMigrateFromEmptyTwice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.From != 0 || res.To != models.SchemaVersion() || len(res.Applied) != models.SchemaVersion() {
+			if res.From != 0 || res.To != models.SchemaVersion() || len(res.Applied) == 0 || res.Applied[0] != "0001_initial_schema" {
 				t.Fatalf("first run: %+v", res)
 			}
 			for _, table := range []string{"apps", "templates", "users", "subscriptions", "subscription_events",
@@ -54,7 +54,7 @@ func TestMigrateFromEmptyTwice(t *testing.T) {
 			}
 			var n int64
 			db.Table("schema_migrations").Count(&n)
-			if n != int64(models.SchemaVersion()) {
+			if n != int64(len(res.Applied)) {
 				t.Fatalf("schema_migrations has %d rows", n)
 			}
 		})

@@ -133,3 +133,18 @@ func CreateTemplate(ctx context.Context, db *gorm.DB, t *Template) error {
 	}
 	return translate(db.WithContext(ctx).Create(t).Error)
 }
+
+// CountTemplatesByApp counts live templates per app row id.
+func CountTemplatesByApp(ctx context.Context, db *gorm.DB) (map[int64]int64, error) {
+	var rows []struct {
+		AppID int64
+		N     int64
+	}
+	err := db.WithContext(ctx).Model(&Template{}).Select("app_id, COUNT(*) AS n").
+		Where("status <> ?", TemplateDeleted).Group("app_id").Scan(&rows).Error
+	out := make(map[int64]int64, len(rows))
+	for _, r := range rows {
+		out[r.AppID] = r.N
+	}
+	return out, err
+}

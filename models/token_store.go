@@ -63,3 +63,8 @@ func (s *TokenStore) Put(ctx context.Context, appID string, t wechat.Token) erro
 func (s *TokenStore) Invalidate(ctx context.Context, appID, value string) error {
 	return s.DB.WithContext(ctx).Where("app_id = ? AND token_hash = ?", appID, HashToken(value)).Delete(&AccessToken{}).Error
 }
+
+// Drop forgets an app's cached token whatever it is (after its secret changed).
+func (s *TokenStore) Drop(ctx context.Context, appID string) error {
+	return s.DB.WithContext(ctx).Where("app_id = ?", appID).Delete(&AccessToken{}).Error
+}

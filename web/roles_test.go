@@ -42,12 +42,28 @@ var routeAccess = map[string]access{
 	"POST /account/password": signedIn,
 	"POST /account/lang":     signedIn,
 
-	"GET /campaigns":  operators,
-	"GET /templates":  readers,
-	"GET /users":      readers,
-	"GET /deliveries": readers,
+	"GET /campaigns":                         operators,
+	"GET /templates":                         readers,
+	"POST /templates/sync":                   adminOnly,
+	"GET /templates/library":                 adminOnly,
+	"POST /templates/library":                adminOnly,
+	"GET /templates/new":                     adminOnly,
+	"POST /templates":                        adminOnly,
+	"GET /templates/:id":                     readers,
+	"POST /templates/:id/check":              readers,
+	"POST /templates/:id/test-send":          operators,
+	"GET /templates/:id/test-send/:delivery": operators,
+	"POST /templates/:id/delete":             adminOnly,
+	"GET /users":                             readers,
+	"GET /deliveries":                        readers,
 
 	"GET /settings/apps":                adminOnly,
+	"GET /settings/apps/new":            adminOnly,
+	"POST /settings/apps":               adminOnly,
+	"GET /settings/apps/:id":            adminOnly,
+	"GET /settings/apps/:id/edit":       adminOnly,
+	"POST /settings/apps/:id":           adminOnly,
+	"POST /settings/apps/:id/test":      adminOnly,
 	"GET /settings/apikeys":             adminOnly,
 	"GET /settings/jobs":                adminOnly,
 	"GET /settings/staff":               adminOnly,
@@ -112,6 +128,7 @@ func TestRoleMatrix(t *testing.T) {
 			acc := routeAccess[rt]
 			method, path, _ := strings.Cut(rt, " ")
 			path = strings.ReplaceAll(path, ":id", id(target.ID))
+			path = strings.ReplaceAll(path, ":delivery", "1")
 			path = strings.ReplaceAll(path, "*", "app.css")
 			for _, role := range []string{"", "support", "operator", "admin"} {
 				var c *client

@@ -23,6 +23,8 @@ func (s *Server) routes() {
 	dash := &handlers.Dashboard{Env: env}
 	health := &handlers.Health{Env: env}
 	coming := handlers.Coming{}
+	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
+	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Sender: s.testSender}
 
 	e := s.Echo
 	e.GET("/healthz", health.Live)
@@ -43,11 +45,27 @@ func (s *Server) routes() {
 	g.POST("/account/lang", account.SetLang, anyone)
 
 	g.GET("/campaigns", coming.Page("campaigns"), need(operator))
-	g.GET("/templates", coming.Page("templates"), need(operator, support))
+	g.GET("/templates", templates.List, need(operator, support))
+	g.POST("/templates/sync", templates.Sync, need(admin))
+	g.GET("/templates/library", templates.Library, need(admin))
+	g.POST("/templates/library", templates.LibraryAdd, need(admin))
+	g.GET("/templates/new", templates.New, need(admin))
+	g.POST("/templates", templates.Create, need(admin))
+	g.GET("/templates/:id", templates.Show, need(operator, support))
+	g.POST("/templates/:id/check", templates.Check, need(operator, support))
+	g.POST("/templates/:id/test-send", templates.TestSend, need(operator))
+	g.GET("/templates/:id/test-send/:delivery", templates.TestSendStatus, need(operator))
+	g.POST("/templates/:id/delete", templates.Delete, need(admin))
 	g.GET("/users", coming.Page("users"), need(operator, support))
 	g.GET("/deliveries", coming.Page("deliveries"), need(operator, support))
 
-	g.GET("/settings/apps", coming.Page("apps"), need(admin))
+	g.GET("/settings/apps", apps.List, need(admin))
+	g.GET("/settings/apps/new", apps.New, need(admin))
+	g.POST("/settings/apps", apps.Create, need(admin))
+	g.GET("/settings/apps/:id", apps.Show, need(admin))
+	g.GET("/settings/apps/:id/edit", apps.Edit, need(admin))
+	g.POST("/settings/apps/:id", apps.Update, need(admin))
+	g.POST("/settings/apps/:id/test", apps.TestConnection, need(admin))
 	g.GET("/settings/apikeys", coming.Page("apikeys"), need(admin))
 	g.GET("/settings/jobs", coming.Page("jobs"), need(admin))
 	g.GET("/settings/staff", staff.List, need(admin))

@@ -29,6 +29,10 @@ type Deps struct {
 	Now      func() time.Time // nil: time.Now
 	// TrustProxy takes the client address and scheme from X-Forwarded-* headers.
 	TrustProxy bool
+	// WeChatHTTP is the HTTP client for WeChat calls (nil: the client's default).
+	WeChatHTTP *http.Client
+	// TestSender makes template test sends through the delivery engine.
+	TestSender handlers.TestSender
 	Version    string
 }
 
@@ -38,6 +42,9 @@ type Server struct {
 	env   handlers.Env
 	setup *handlers.SetupState
 	log   *slog.Logger
+
+	wechatHTTP *http.Client
+	testSender handlers.TestSender
 }
 
 // New builds the server with its middleware and every route.
@@ -63,6 +70,9 @@ func New(d Deps) *Server {
 		env:   handlers.Env{DB: d.DB, Log: d.Logger, Now: d.Now, Sealer: d.Sealer, Location: d.Location},
 		setup: &handlers.SetupState{},
 		log:   d.Logger,
+
+		wechatHTTP: d.WeChatHTTP,
+		testSender: d.TestSender,
 	}
 	e.HTTPErrorHandler = s.errorHandler
 

@@ -1,0 +1,146 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minipush/minipush/wechat"
+)
+
+// maxPushTries is WeChat's documented number of tries for an unanswered push.
+const maxPushTries = 3
+
+type pushJob struct {
+	app   *app
+	ev    *wechat.Event
+	tries int
+}
+
+// pusher delivers events to push URLs from a bounded queue with a few
+// workers, so a slow or dead push URL never slows sends.
+type pusher struct {
+	s      *Server
+	ch     chan *pushJob
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	pending   atomic.Int64 // queued + being sent + waiting to retry
+	delivered atomic.Int64
+	failed    atomic.Int64 // gave up after maxPushTries
+	dropped   atomic.Int64 // queue full or server closed
+	attempts  atomic.Int64
+}
+
+func newPusher(s *Server) *pusher {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pusher{s: s, ch: make(chan *pushJob, s.opts.PushQueue), ctx: ctx, cancel: cancel}
+	for range s.opts.PushWorkers {
+		p.wg.Add(1)
+		go p.work()
+	}
+	return p
+}
+
+func (p *pusher) stop() {
+	p.cancel()
+	p.wg.Wait()
+}
+
+// enqueue never blocks: a full queue drops the push.
+func (p *pusher) enqueue(a *app, ev *wechat.Event) {
+	p.pending.Add(1)
+	p.put(&pushJob{app: a, ev: ev})
+}
+
+// put queues j (already counted in pending).
+func (p *pusher) put(j *pushJob) {
+	if p.ctx.Err() != nil {
+		p.pending.Add(-1)
+		p.dropped.Add(1)
+		return
+	}
+	select {
+	case p.ch <- j:
+	default:
+		p.pending.Add(-1)
+		p.dropped.Add(1)
+		p.s.log.Warn("sandbox: push queue full, push dropped", "appid", cfgOf(j).AppID, "event", j.ev.Event)
+	}
+}
+
+func cfgOf(j *pushJob) *AppConfig { return j.app.cfg.Load() }
+
+func (p *pusher) work() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case j := <-p.ch:
+			p.deliver(j)
+		}
+	}
+}
+
+func (p *pusher) deliver(j *pushJob) {
+	j.tries++
+	p.attempts.Add(1)
+	err := p.send(j)
+	if err == nil {
+		p.delivered.Add(1)
+		p.pending.Add(-1)
+		return
+	}
+	log := p.s.log.With("appid", cfgOf(j).AppID, "event", j.ev.Event, "try", j.tries, "err", err)
+	if j.tries >= maxPushTries {
+		log.Warn("sandbox: push failed, giving up")
+		p.failed.Add(1)
+		p.pending.Add(-1)
+		return
+	}
+	log.Debug("sandbox: push failed, will retry")
+	time.AfterFunc(p.s.opts.PushRetryDelay, func() { p.put(j) })
+}
+
+type pushError struct {
+	status int
+	body   string
+}
+
+func (e *pushError) Error() string {
+	return "push answered HTTP " + http.StatusText(e.status) + ": " + e.body
+}
+
+func (p *pusher) send(j *pushJob) error {
+	pc := j.app.push.Load()
+	if pc == nil || pc.url == "" {
+		return nil // push URL removed meanwhile: nothing to do
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	req, err := pc.push.NewRequest(ctx, pc.url, j.ev, wechat.PushOptions{
+		EncodeOptions: wechat.EncodeOptions{Format: pc.format, StringNumbers: pc.format == wechat.FormatJSON},
+		Safe:          pc.safe,
+		Timestamp:     p.s.now().Unix(),
+	})
+	if err != nil {
+		return err
+	}
+	res, err := p.s.opts.PushClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	// WeChat wants "success" or an empty body.
+	if b := bytes.TrimSpace(body); res.StatusCode != http.StatusOK || (len(b) > 0 && !bytes.Equal(b, []byte("success"))) {
+		return &pushError{res.StatusCode, string(b)}
+	}
+	return nil
+}
