@@ -26,6 +26,7 @@ Commands:
   serve          run the web console (and, in later versions, the scheduler and send workers)
   migrate        apply database migrations and exit
   staff create   create a staff account (password read from stdin)
+  sandbox        run a fake WeChat API for trials and tests (default 127.0.0.1:9099)
   version        print the version
 
 Common settings (flag, or environment variable):
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, log)
 	case "staff":
 		err = cmdStaff(ctx, args[1:], stdin, stdout, stderr, log)
+	case "sandbox":
+		err = cmdSandbox(ctx, args[1:], stdout, stderr, log)
 	default:
 		fmt.Fprintf(stderr, "minipush: unknown command %q\n\n%s", args[0], usage)
 		return 2
