@@ -10,7 +10,7 @@ import (
 // TemplateSync is one run of "sync templates from WeChat" for an app.
 type TemplateSync struct {
 	ID          int64
-	AppID       int64 `gorm:"column:app_id"`
+	AppID       int64  `gorm:"column:app_id"`
 	TriggerKind string // manual | schedule
 	StaffID     *int64
 	Inserted    int

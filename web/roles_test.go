@@ -66,6 +66,7 @@ var routeAccess = map[string]access{
 	"POST /settings/apps/:id/test":      adminOnly,
 	"GET /settings/apikeys":             adminOnly,
 	"GET /settings/jobs":                adminOnly,
+	"POST /settings/jobs/:name/run":     adminOnly,
 	"GET /settings/staff":               adminOnly,
 	"GET /settings/staff/new":           adminOnly,
 	"POST /settings/staff":              adminOnly,
@@ -129,6 +130,7 @@ func TestRoleMatrix(t *testing.T) {
 			method, path, _ := strings.Cut(rt, " ")
 			path = strings.ReplaceAll(path, ":id", id(target.ID))
 			path = strings.ReplaceAll(path, ":delivery", "1")
+			path = strings.ReplaceAll(path, ":name", "no-such-job")
 			path = strings.ReplaceAll(path, "*", "app.css")
 			for _, role := range []string{"", "support", "operator", "admin"} {
 				var c *client

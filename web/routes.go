@@ -23,6 +23,7 @@ func (s *Server) routes() {
 	dash := &handlers.Dashboard{Env: env}
 	health := &handlers.Health{Env: env}
 	coming := handlers.Coming{}
+	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
 	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Sender: s.testSender}
 
@@ -67,7 +68,8 @@ func (s *Server) routes() {
 	g.POST("/settings/apps/:id", apps.Update, need(admin))
 	g.POST("/settings/apps/:id/test", apps.TestConnection, need(admin))
 	g.GET("/settings/apikeys", coming.Page("apikeys"), need(admin))
-	g.GET("/settings/jobs", coming.Page("jobs"), need(admin))
+	g.GET("/settings/jobs", jobsPage.List, need(admin))
+	g.POST("/settings/jobs/:name/run", jobsPage.RunNow, need(admin))
 	g.GET("/settings/staff", staff.List, need(admin))
 	g.GET("/settings/staff/new", staff.New, need(admin))
 	g.POST("/settings/staff", staff.Create, need(admin))

@@ -33,7 +33,9 @@ type Deps struct {
 	WeChatHTTP *http.Client
 	// TestSender makes template test sends through the delivery engine.
 	TestSender handlers.TestSender
-	Version    string
+	// Jobs runs the named scheduled jobs (nil: the Jobs page only reads history).
+	Jobs    handlers.JobRunner
+	Version string
 }
 
 // Server is the console and API HTTP server.
@@ -45,6 +47,7 @@ type Server struct {
 
 	wechatHTTP *http.Client
 	testSender handlers.TestSender
+	jobs       handlers.JobRunner
 }
 
 // New builds the server with its middleware and every route.
@@ -73,6 +76,7 @@ func New(d Deps) *Server {
 
 		wechatHTTP: d.WeChatHTTP,
 		testSender: d.TestSender,
+		jobs:       d.Jobs,
 	}
 	e.HTTPErrorHandler = s.errorHandler
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/web"
+	"github.com/minipush/minipush/wechat"
 )
 
 // dbFlags are the flags every database command shares.
@@ -85,10 +86,24 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 			log.Info("migrated", "from", res.From, "to", res.To, "applied", res.Applied)
 		}
 	}
-	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version})
+	holder := instanceName()
+	wx := wechat.DefaultHTTPClient()
+	runner, err := startJobs(db, sealer, loc, log, holder, wx)
+	if err != nil {
+		return err
+	}
+	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version,
+		WeChatHTTP: wx, Jobs: runner})
 	err = srv.Start(ctx, *addr, func(a string) {
-		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version)
+		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version, "instance", holder)
 	})
+	// Shutdown order: HTTP has stopped accepting (Start returned); now the
+	// cron stops and running jobs finish (bounded); the database closes last.
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if jerr := runner.Stop(sctx); jerr != nil {
+		log.Warn("jobs at shutdown", "err", jerr)
+	}
 	log.Info("minipush stopped")
 	return err
 }

@@ -37,8 +37,9 @@ type Runner struct {
 	now    func() time.Time
 	cron   *cron.Cron
 
-	mu      sync.Mutex
-	entries map[string]*entry
+	mu       sync.Mutex
+	entries  map[string]*entry
+	observer func(name string, ran bool)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -89,8 +90,10 @@ func (r *Runner) run(e *entry) {
 	}
 	if !ok {
 		r.log.Debug("job running elsewhere", "job", e.name)
+		r.observe(e.name, false)
 		return
 	}
+	defer r.observe(e.name, true)
 	ctx, cancel := context.WithTimeout(r.ctx, e.timeout)
 	defer cancel()
 	runErr := func() (err error) {
@@ -109,6 +112,23 @@ func (r *Runner) run(e *entry) {
 	}
 	if err := models.FinishJob(context.Background(), r.db, e.name, r.holder, start, end, runErr); err != nil {
 		r.log.Error("job record", "job", e.name, "err", err)
+	}
+}
+
+// Observe registers fn to be told after every attempt to run a job whether
+// it ran (false: another holder had its lease).
+func (r *Runner) Observe(fn func(name string, ran bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.observer = fn
+}
+
+func (r *Runner) observe(name string, ran bool) {
+	r.mu.Lock()
+	fn := r.observer
+	r.mu.Unlock()
+	if fn != nil {
+		fn(name, ran)
 	}
 }
 

@@ -320,4 +320,22 @@ var catalog = map[string][2]string{
 	"common.prev_page": {"上一页", "Previous page"},
 	"form.choose":      {"请从列表中选择一项。", "Choose one of the options."},
 	"form.int_range":   {"请输入 %d 到 %d 之间的整数。", "Enter a whole number from %d to %d."},
+
+	// Jobs
+	"jobs.name":                {"任务", "Job"},
+	"jobs.schedule":            {"计划", "Schedule"},
+	"jobs.last_run":            {"上次运行", "Last run"},
+	"jobs.duration":            {"耗时", "Duration"},
+	"jobs.runs":                {"运行 / 失败", "Runs / failures"},
+	"jobs.next_run":            {"下次运行", "Next run"},
+	"jobs.running":             {"运行中", "Running"},
+	"jobs.never":               {"尚未运行", "Never run"},
+	"jobs.ok":                  {"成功", "OK"},
+	"jobs.failed":              {"失败", "Failed"},
+	"jobs.run_now":             {"立即运行", "Run now"},
+	"jobs.started":             {"任务 %s 已开始运行。", "Job %s started."},
+	"jobs.empty":               {"还没有定时任务记录", "No scheduled jobs yet"},
+	"jobs.empty_hint":          {"minipush serve 启动后会登记它的定时任务。", "minipush serve registers its jobs when it starts."},
+	"jobs.desc.template-sync":  {"按各小程序设定的间隔从微信同步模板", "Re-syncs each account's templates from WeChat on its interval"},
+	"jobs.desc.sessions-prune": {"清理过期的登录会话", "Deletes expired sign-in sessions"},
 }
