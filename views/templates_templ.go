@@ -1035,7 +1035,7 @@ func TemplateShow(d TemplateDetail) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "\" hx-trigger=\"input changed delay:300ms from:find .kw-input, submit\" hx-target=\"#tpl-preview-area\" hx-swap=\"outerHTML\" data-testid=\"tpl-fill\" class=\"form\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "\" hx-trigger=\"input delay:300ms, submit\" hx-target=\"#tpl-preview-area\" hx-swap=\"outerHTML\" data-testid=\"tpl-fill\" class=\"form\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
