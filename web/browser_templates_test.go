@@ -90,4 +90,3 @@ func TestBrowserAccountAndTemplates(t *testing.T) {
 		screenshot(t, ctx, "5-template")
 	})
 }
-
