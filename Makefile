@@ -17,7 +17,7 @@ test-short: ## the same without the race detector (faster while editing)
 generate: ## regenerate the templ views
 	$(GO) tool templ generate
 
-lint: ## formatting, generated files and go vet
+lint: ## gofmt and go vet (CI also regenerates the templ files and fails on a diff)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 

@@ -138,7 +138,7 @@ func (h *Apps) check(c echo.Context, in *appInput, existing *models.App) (valida
 	}
 	if in.APIBaseURL != "" {
 		u, err := url.Parse(in.APIBaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		if err != nil || len(in.APIBaseURL) > 180 || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			errs.Add("api_base_url", T(c, "apps.url_invalid"))
 		}
 		in.APIBaseURL = strings.TrimRight(in.APIBaseURL, "/")
@@ -296,8 +296,9 @@ func (h *Apps) Update(c echo.Context) error {
 	if err := models.UpdateAppFields(ctx, h.DB, a.ID, fields); err != nil {
 		return err
 	}
-	if in.Secret != "" {
-		// A new secret makes the cached token suspect: fetch a fresh one next time.
+	if in.Secret != "" || in.APIBaseURL != a.APIBaseURL {
+		// A new secret makes the cached token suspect, and a token must never
+		// travel to another host (WeChat ↔ a sandbox): fetch a fresh one next time.
 		if err := (&models.TokenStore{DB: h.DB, Sealer: h.Sealer}).Drop(ctx, a.AppID); err != nil {
 			return err
 		}
@@ -331,7 +332,7 @@ func (h *Apps) detail(c echo.Context, a *models.App, result *components.Flash) v
 		quiet = a.QuietStart + " – " + a.QuietEnd + " (" + T(c, "apps.quiet_"+a.QuietPolicy) + ")"
 	}
 	return views.AppDetail{ID: a.ID, Name: a.Name, AppID: a.AppID, OriginalID: a.OriginalID,
-		PushURL: c.Scheme() + "://" + c.Request().Host + "/wx/push/" + a.AppID, PushMode: a.PushMode, PushFormat: a.PushFormat,
+		PushURL: scheme(c) + "://" + c.Request().Host + "/wx/push/" + a.AppID, PushMode: a.PushMode, PushFormat: a.PushFormat,
 		TokenSet: a.PushTokenEnc != "", AESKeySet: a.AESKeyEnc != "", APIBaseURL: base, RateLimit: a.RateLimit, DailyQuota: a.DailyQuota,
 		Timezone: a.Timezone, Quiet: quiet, Disabled: a.Disabled, Templates: counts[a.ID], TestResult: result}
 }
@@ -353,7 +354,7 @@ func (h *Apps) TestConnection(c echo.Context) error {
 func (h *Apps) testToken(ctx context.Context, a *models.App, lang string) components.Flash {
 	client, err := models.WeChatClient(h.DB, h.Sealer, a, h.HTTP)
 	if err != nil {
-		return components.Flash{Kind: "error", Message: err.Error()}
+		return components.Flash{Kind: "error", Message: ExplainWeChat(err, lang)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -370,5 +371,15 @@ func ExplainWeChat(err error, lang string) string {
 	if errors.As(err, &we) {
 		return components.Translate(lang, "wechat.error", we.Code, we.Explain(lang))
 	}
+	if errors.Is(err, models.ErrUnseal) {
+		return components.Translate(lang, "error.unseal")
+	}
 	return components.Translate(lang, "wechat.unreachable", err.Error())
+}
+
+func scheme(c echo.Context) string {
+	if IsHTTPS(c) {
+		return "https"
+	}
+	return "http"
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -137,9 +138,14 @@ func (h *Auth) Login(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := h.Now()
 	form := views.LoginForm{Email: in.Email, Next: safeNext(in.Next)}
-	acctKey, ipKey := "acct:"+in.Email, "ip:"+c.RealIP()
-	for _, k := range []string{acctKey, ipKey} {
-		until, err := models.ThrottleLockedUntil(ctx, h.DB, k, now)
+	// Counted before the password is checked, so parallel guesses cannot slip
+	// past the limit. The account key is a hash: any input fits the column.
+	acctKey, ipKey := "acct:"+models.HashToken(in.Email)[:40], "ip:"+c.RealIP()
+	for _, k := range []struct {
+		key string
+		p   models.ThrottlePolicy
+	}{{acctKey, h.AccountPolicy}, {ipKey, h.IPPolicy}} {
+		until, err := models.ThrottleAttempt(ctx, h.DB, k.key, k.p, now)
 		if err != nil {
 			return err
 		}
@@ -148,29 +154,32 @@ func (h *Auth) Login(c echo.Context) error {
 			return RenderBare(c, http.StatusTooManyRequests, views.Login(form))
 		}
 	}
-	s, err := models.GetStaffByEmail(ctx, h.DB, in.Email)
+	var s *models.Staff
 	ok := false
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		models.CheckDummyPassword(in.Password)
-	case err != nil:
-		return err
-	default:
-		ok = s.CheckPassword(in.Password) && !s.Disabled
+	if len(in.Email) <= 180 {
+		var err error
+		s, err = models.GetStaffByEmail(ctx, h.DB, in.Email)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			ok = s.CheckPassword(in.Password) && !s.Disabled
+		}
+	}
+	if s == nil {
+		models.CheckDummyPassword(in.Password) // as slow as a real check
 	}
 	if !ok {
-		if in.Email != "" {
-			if err := models.ThrottleFail(ctx, h.DB, acctKey, h.AccountPolicy, now); err != nil {
-				return err
-			}
-		}
-		if err := models.ThrottleFail(ctx, h.DB, ipKey, h.IPPolicy, now); err != nil {
-			return err
-		}
 		form.Error = T(c, "auth.bad_credentials")
 		return RenderBare(c, http.StatusUnauthorized, views.Login(form))
 	}
-	_ = models.ThrottleReset(ctx, h.DB, acctKey)
+	if err := models.ThrottleReset(ctx, h.DB, acctKey); err != nil {
+		return err
+	}
+	if err := models.ThrottleForgive(ctx, h.DB, ipKey); err != nil {
+		return err
+	}
 	if err := h.startSession(c, s); err != nil {
 		return err
 	}
@@ -191,10 +200,16 @@ func (h *Auth) startSession(c echo.Context, s *models.Staff) error {
 	if err := models.UpdateStaffFields(ctx, h.DB, s.ID, map[string]any{"last_login_at": h.Now()}); err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: IsHTTPS(c), MaxAge: int(models.SessionIdle / time.Second)})
+	SetSessionCookie(c, token)
 	c.SetCookie(&http.Cookie{Name: LangCookie, Value: s.Lang, Path: "/", SameSite: http.SameSiteLaxMode, MaxAge: 365 * 86400})
 	return nil
+}
+
+// SetSessionCookie (re)issues the session cookie for token, living as long
+// as the server-side session's idle expiry.
+func SetSessionCookie(c echo.Context, token string) {
+	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: IsHTTPS(c), MaxAge: int(models.SessionIdle / time.Second)})
 }
 
 // Logout ends the session.
@@ -231,9 +246,20 @@ func (h *Auth) SetLang(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
-// safeNext keeps only local paths, so ?next= cannot send people elsewhere.
+// safeNext keeps only local paths, so ?next= cannot send people elsewhere:
+// no scheme, no host, no control characters or backslashes (browsers drop
+// tabs and read \ as /, which would turn "/\t/evil" into "//evil").
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || next[0] != '/' || strings.ContainsRune(next, '\\') {
+		return ""
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f {
+			return ""
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(next, "//") {
 		return ""
 	}
 	return next

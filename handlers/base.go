@@ -149,9 +149,21 @@ func TakeFlash(c echo.Context) *components.Flash {
 	return &components.Flash{Kind: kind, Message: msg}
 }
 
-// IsHTTPS tells whether the browser reached us over HTTPS (directly, or
-// through a proxy whose X-Forwarded-Proto Echo trusts).
-func IsHTTPS(c echo.Context) bool { return c.Scheme() == "https" }
+// IsHTTPS tells whether the browser reached us over HTTPS: directly, or,
+// with --trust-proxy, through a proxy that says so in X-Forwarded-Proto.
+func IsHTTPS(c echo.Context) bool {
+	if c.Request().TLS != nil {
+		return true
+	}
+	trust, _ := c.Get(trustProxyKey).(bool)
+	return trust && strings.EqualFold(c.Request().Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// trustProxyKey marks requests whose X-Forwarded-* headers may be believed.
+const trustProxyKey = "minipush.trust_proxy"
+
+// MarkTrustProxy records, for IsHTTPS, that proxy headers are trusted.
+func MarkTrustProxy(c echo.Context) { c.Set(trustProxyKey, true) }
 
 // NotFound reports a missing object as 404 (the error page explains).
 func NotFound(err error) error {

@@ -30,7 +30,7 @@ type Templates struct {
 // TestSender queues one message through the delivery engine and reports
 // its outcome; the handler defines what it needs, the engine provides it.
 type TestSender interface {
-	TestSend(ctx context.Context, app *models.App, tpl *models.Template, openid, page string, data map[string]string, staffID int64) (deliveryID int64, err error)
+	TestSend(ctx context.Context, app *models.App, tpl *models.Template, openid, page string, data map[string]string) (deliveryID int64, err error)
 	// Outcome returns done=false while the message is on its way, else a
 	// sentence for people (WeChat's answer explained) and whether it went out.
 	Outcome(ctx context.Context, deliveryID int64, lang string) (done, ok bool, message string, err error)
@@ -107,7 +107,8 @@ func (h *Templates) Sync(c echo.Context) error {
 	ctx := c.Request().Context()
 	client, err := models.WeChatClient(h.DB, h.Sealer, a, h.HTTP)
 	if err != nil {
-		return err
+		SetFlash(c, "error", T(c, "tpl.sync_failed", a.Name, ExplainWeChat(err, Lang(c))))
+		return Redirect(c, "/templates?app="+strconv.FormatInt(a.ID, 10))
 	}
 	staffID := CurrentStaff(c).ID
 	run, err := tplsync.Sync(ctx, h.DB, a, client, tplsync.TriggerManual, &staffID, h.Now())
@@ -143,7 +144,8 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 	ctx := c.Request().Context()
 	client, err := models.WeChatClient(h.DB, h.Sealer, a, h.HTTP)
 	if err != nil {
-		return err
+		d.Error = ExplainWeChat(err, Lang(c))
+		return nil
 	}
 	cats, err := client.GetCategory(ctx)
 	if err != nil {
@@ -443,10 +445,10 @@ func (h *Templates) Delete(c echo.Context) error {
 	ctx := c.Request().Context()
 	if t.Source != models.SourceManual {
 		client, err := models.WeChatClient(h.DB, h.Sealer, a, h.HTTP)
-		if err != nil {
-			return err
+		if err == nil {
+			err = client.DelTemplate(ctx, t.TemplateID)
 		}
-		if err := client.DelTemplate(ctx, t.TemplateID); err != nil && !wechat.IsCode(err, 40037) {
+		if err != nil && !wechat.IsCode(err, 40037) {
 			SetFlash(c, "error", T(c, "tpl.delete_failed", ExplainWeChat(err, Lang(c))))
 			return Redirect(c, "/templates/"+strconv.FormatInt(t.ID, 10))
 		}
@@ -493,21 +495,25 @@ func (h *Templates) TestSend(c echo.Context) error {
 		problem = T(c, "tpl.test_send_unavailable")
 	}
 	respond := func(f *components.Flash, poll string) error {
+		status := http.StatusOK
+		if poll == "" && f != nil && f.Kind == "error" {
+			status = http.StatusUnprocessableEntity
+		}
 		if IsPartial(c) {
-			return RenderBare(c, http.StatusOK, views.TestSendResult(f, poll))
+			return RenderBare(c, status, views.TestSendResult(f, poll))
 		}
 		d, err := h.detail(c, t, a, values, true)
 		if err != nil {
 			return err
 		}
 		d.Page, d.OpenID, d.SendResult, d.SendPoll = page, openid, f, poll
-		return Render(c, http.StatusOK, h.page(c, t.Title), views.TemplateShow(d))
+		return Render(c, status, h.page(c, t.Title), views.TemplateShow(d))
 	}
 	if problem != "" {
 		return respond(&components.Flash{Kind: "error", Message: problem}, "")
 	}
 	ctx := c.Request().Context()
-	id, err := h.Sender.TestSend(ctx, a, t, openid, page, data, CurrentStaff(c).ID)
+	id, err := h.Sender.TestSend(ctx, a, t, openid, page, data)
 	if err != nil {
 		return respond(&components.Flash{Kind: "error", Message: T(c, "tpl.test_send_failed", err.Error())}, "")
 	}

@@ -101,14 +101,26 @@ func Migrate(ctx context.Context, db *gorm.DB) (MigrateResult, error) {
 			if applied[m.Version] {
 				continue
 			}
-			for i, s := range m.Statements {
-				if err := conn.Exec(dialectSQL(conn.Dialector.Name(), s)).Error; err != nil {
-					return fmt.Errorf("migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
+			step := func(tx *gorm.DB) error {
+				for i, s := range m.Statements {
+					if err := tx.Exec(dialectSQL(tx.Dialector.Name(), s)).Error; err != nil {
+						return fmt.Errorf("migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
+					}
 				}
+				if err := tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+					m.Version, m.Name, time.Now().UTC()).Error; err != nil {
+					return fmt.Errorf("record migration %d: %w", m.Version, err)
+				}
+				return nil
 			}
-			if err := conn.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-				m.Version, m.Name, time.Now().UTC()).Error; err != nil {
-				return fmt.Errorf("record migration %d: %w", m.Version, err)
+			var err error
+			if IsMySQL(conn) {
+				err = step(conn) // MySQL commits each DDL statement by itself
+			} else {
+				err = conn.Transaction(step) // SQLite: a failed step leaves nothing behind
+			}
+			if err != nil {
+				return err
 			}
 			res.To = m.Version
 			res.Applied = append(res.Applied, fmt.Sprintf("%04d_%s", m.Version, m.Name))

@@ -17,6 +17,8 @@ type Session struct {
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
+	// Slid is set by LookupSession when it moved the expiry on.
+	Slid bool `gorm:"-"`
 }
 
 // SessionIdle is how long a session lives without use.
@@ -25,8 +27,8 @@ const SessionIdle = 7 * 24 * time.Hour
 // CreateSession stores a new session and returns the cookie token.
 func CreateSession(ctx context.Context, db *gorm.DB, staffID int64, ip, ua string, now time.Time) (string, error) {
 	token := RandomToken(32)
-	if len(ua) > 180 {
-		ua = ua[:180]
+	if r := []rune(ua); len(r) > 180 { // cut on a character boundary: MySQL refuses half a character
+		ua = string(r[:180])
 	}
 	s := Session{ID: HashToken(token), StaffID: staffID, IP: ip, UserAgent: ua,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionIdle)}
@@ -52,8 +54,9 @@ func LookupSession(ctx context.Context, db *gorm.DB, token string, now time.Time
 	}
 	// Slide the expiry, at most once a minute per session.
 	if now.Sub(s.LastSeenAt) > time.Minute {
-		db.WithContext(ctx).Model(&Session{}).Where("id = ?", s.ID).
-			Updates(map[string]any{"last_seen_at": now, "expires_at": now.Add(SessionIdle)})
+		err := db.WithContext(ctx).Model(&Session{}).Where("id = ?", s.ID).
+			Updates(map[string]any{"last_seen_at": now, "expires_at": now.Add(SessionIdle)}).Error
+		s.Slid = err == nil
 	}
 	return &s, st, nil
 }

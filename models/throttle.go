@@ -2,14 +2,30 @@ package models
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
-// LoginThrottle counts failed sign-ins per key ("acct:EMAIL", "ip:ADDR") in
-// the database, so every instance enforces the same limit.
+// withDeadlockRetry runs fn again (twice at most) when MySQL chose it as a
+// deadlock victim or a lock wait timed out: concurrent upserts of one key
+// can deadlock in InnoDB, and the work is safe to repeat.
+func withDeadlockRetry(fn func() error) error {
+	var err error
+	for i := 0; i < 3; i++ {
+		err = fn()
+		var me *gomysql.MySQLError
+		if err == nil || !errors.As(err, &me) || (me.Number != 1213 && me.Number != 1205) {
+			return err
+		}
+	}
+	return err
+}
+
+// LoginThrottle counts sign-in attempts per key ("acct:…", "ip:…") in the
+// database, so every instance enforces the same limit.
 type LoginThrottle struct {
 	K           string `gorm:"column:k;primaryKey"`
 	Failures    int
@@ -20,56 +36,71 @@ type LoginThrottle struct {
 // TableName pins the table name.
 func (LoginThrottle) TableName() string { return "login_throttle" }
 
-// ThrottlePolicy says how many failures within Window lock a key, and for how long.
+// ThrottlePolicy says how many attempts within Window are allowed before a
+// key is locked, and for how long. Lock should be at least Window, so the
+// window has passed when the lock ends and counting starts afresh.
 type ThrottlePolicy struct {
 	MaxFailures int
 	Window      time.Duration
 	Lock        time.Duration
 }
 
-// LockedUntil returns when key is locked until (zero when it is not).
-func ThrottleLockedUntil(ctx context.Context, db *gorm.DB, key string, now time.Time) (time.Time, error) {
-	var t LoginThrottle
-	err := db.WithContext(ctx).Where("k = ?", key).First(&t).Error
-	if err != nil {
-		if translate(err) == ErrNotFound {
-			return time.Time{}, nil
-		}
-		return time.Time{}, err
-	}
-	if t.LockedUntil != nil && t.LockedUntil.After(now) {
-		return *t.LockedUntil, nil
-	}
-	return time.Time{}, nil
-}
-
-// ThrottleFail records one failure for key and locks it when the policy says so.
-func ThrottleFail(ctx context.Context, db *gorm.DB, key string, p ThrottlePolicy, now time.Time) error {
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var t LoginThrottle
-		q := tx.Where("k = ?", key)
-		if IsMySQL(tx) {
-			q = q.Clauses(lockingClause())
-		}
-		err := q.First(&t).Error
-		if err != nil && translate(err) != ErrNotFound {
-			return err
-		}
-		if err != nil || now.Sub(t.WindowStart) > p.Window {
-			t = LoginThrottle{K: key, WindowStart: now}
-		}
-		t.Failures++
-		if t.Failures >= p.MaxFailures {
-			until := now.Add(p.Lock)
-			t.LockedUntil = &until
-			t.Failures = 0
-			t.WindowStart = now
-		}
-		return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&t).Error
+// ThrottleAttempt counts one attempt for key before the password is
+// checked, so parallel guesses cannot slip past the limit: one atomic
+// upsert increments the count (restarting it when the window has passed),
+// then the row says whether the key is locked. It returns the zero time
+// when the attempt may go ahead, else when the lock ends.
+func ThrottleAttempt(ctx context.Context, db *gorm.DB, key string, p ThrottlePolicy, now time.Time) (time.Time, error) {
+	var until time.Time
+	err := withDeadlockRetry(func() error {
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			cutoff := now.Add(-p.Window)
+			// MySQL evaluates SET left to right with new values: failures is
+			// computed before window_start changes. SQLite uses old values throughout.
+			var upsert string
+			if IsMySQL(tx) {
+				upsert = `INSERT INTO login_throttle (k, failures, window_start) VALUES (?, 1, ?)
+				ON DUPLICATE KEY UPDATE failures = IF(window_start < ?, 1, failures + 1), window_start = IF(window_start < ?, ?, window_start)`
+			} else {
+				upsert = `INSERT INTO login_throttle (k, failures, window_start) VALUES (?, 1, ?)
+				ON CONFLICT(k) DO UPDATE SET failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END,
+				window_start = CASE WHEN window_start < ? THEN ? ELSE window_start END`
+			}
+			if err := tx.Exec(upsert, key, now, cutoff, cutoff, now).Error; err != nil {
+				return err
+			}
+			var t LoginThrottle
+			if err := tx.Where("k = ?", key).First(&t).Error; err != nil {
+				return translate(err)
+			}
+			switch {
+			case t.LockedUntil != nil && t.LockedUntil.After(now):
+				until = *t.LockedUntil
+			case t.Failures > p.MaxFailures:
+				until = now.Add(p.Lock)
+				return tx.Model(&LoginThrottle{}).Where("k = ?", key).
+					Updates(map[string]any{"locked_until": until, "failures": 0, "window_start": now}).Error
+			}
+			return nil
+		})
 	})
+	return until, err
 }
 
 // ThrottleReset clears key after a successful sign-in.
 func ThrottleReset(ctx context.Context, db *gorm.DB, key string) error {
 	return db.WithContext(ctx).Where("k = ?", key).Delete(&LoginThrottle{}).Error
+}
+
+// ThrottleForgive takes back one counted attempt of key (a sign-in from a
+// shared address that succeeded should not count against it).
+func ThrottleForgive(ctx context.Context, db *gorm.DB, key string) error {
+	return db.WithContext(ctx).Exec("UPDATE login_throttle SET failures = failures - 1 WHERE k = ? AND failures > 0", key).Error
+}
+
+// PruneThrottle deletes counters whose window and lock have both passed.
+func PruneThrottle(ctx context.Context, db *gorm.DB, now time.Time, window time.Duration) (int64, error) {
+	res := db.WithContext(ctx).Where("window_start < ? AND (locked_until IS NULL OR locked_until < ?)", now.Add(-window), now).
+		Delete(&LoginThrottle{})
+	return res.RowsAffected, res.Error
 }

@@ -14,10 +14,23 @@
       evt.detail.isError = false;
     }
   });
-  // Confirm destructive actions on plain forms: <form data-confirm="...">.
+  function boosted(el) {
+    var b = el.closest("[hx-boost]");
+    return b !== null && b.getAttribute("hx-boost") === "true";
+  }
+  // Confirm destructive actions: <form data-confirm="...">. Boosted forms
+  // ask through htmx's confirm hook (htmx would ignore a cancelled submit);
+  // plain forms through the submit event.
+  document.body.addEventListener("htmx:confirm", function (evt) {
+    var el = evt.detail.elt;
+    var f = el && (el.tagName === "FORM" ? el : el.closest("form"));
+    if (!f || !f.dataset.confirm) return;
+    evt.preventDefault();
+    if (window.confirm(f.dataset.confirm)) evt.detail.issueRequest(true);
+  });
   document.addEventListener("submit", function (evt) {
     var f = evt.target;
-    if (f && f.dataset && f.dataset.confirm && !window.confirm(f.dataset.confirm)) {
+    if (f && f.dataset && f.dataset.confirm && !boosted(f) && !window.confirm(f.dataset.confirm)) {
       evt.preventDefault();
     }
   }, true);

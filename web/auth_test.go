@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"gorm.io/gorm"
@@ -90,10 +91,12 @@ func TestLoginAndThrottle(t *testing.T) {
 		wantRedirect(t, r, "/account")
 		want(t, c.get("/account"), http.StatusOK)
 		// An offsite next is ignored.
-		c2 := app.client()
-		wantRedirect(t, c2.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}, "next": {"//evil.example"}}), "/")
-		if loc := c2.get("/").header.Get("Location"); loc != "" {
-			t.Fatalf("signed-in client redirected to %q", loc)
+		for _, next := range []string{"//evil.example", "/\t/evil.example", "/\\evil.example", "https://evil.example/x"} {
+			c2 := app.client()
+			r := c2.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}, "next": {next}})
+			if r.status != http.StatusSeeOther || r.header.Get("Location") != "/" {
+				t.Fatalf("next=%q: got %d Location %q, want 303 to /", next, r.status, r.header.Get("Location"))
+			}
 		}
 
 		// Logout ends the session.
@@ -110,14 +113,53 @@ func TestLoginAndThrottle(t *testing.T) {
 		fresh := app.client()
 		want(t, fresh.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), http.StatusTooManyRequests)
 
-		// Per IP: unknown accounts from one address are throttled too.
+		// Per IP: guesses at many accounts from one address are throttled too,
+		// within the 20 attempts the policy allows, and then lock out everyone there.
 		mustStaff(t, db, "other@example.com", models.RoleSupport)
 		ipc := app.client()
-		for i := 0; i < 13; i++ { // 1 + 5 failures above + 13 = 19 from this address
-			want(t, ipc.post("/login", url.Values{"email": {"nobody" + string(rune('a'+i)) + "@example.com"}, "password": {"x"}}), http.StatusUnauthorized)
+		locked := false
+		for i := 0; i < 21 && !locked; i++ {
+			r := ipc.post("/login", url.Values{"email": {"nobody" + string(rune('a'+i)) + "@example.com"}, "password": {"x"}})
+			switch r.status {
+			case http.StatusUnauthorized:
+			case http.StatusTooManyRequests:
+				locked = true
+			default:
+				want(t, r, http.StatusUnauthorized)
+			}
 		}
-		want(t, ipc.post("/login", url.Values{"email": {"nobodyz@example.com"}, "password": {"x"}}), http.StatusUnauthorized)
+		if !locked {
+			t.Fatal("21 guesses from one address were never throttled")
+		}
 		want(t, ipc.post("/login", url.Values{"email": {"other@example.com"}, "password": {"correct horse battery"}}), http.StatusTooManyRequests)
+	})
+}
+
+// Guesses sent in parallel are counted before the password is checked: no
+// more than the policy's 5 reach the password check, and none fail with 500.
+func TestLoginThrottleHoldsUnderConcurrency(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		mustStaff(t, db, "ops@example.com", models.RoleOperator)
+		c := app.client()
+		tok := c.csrf()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		counts := map[int]int{}
+		for i := 0; i < 30; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := c.do(http.MethodPost, "/login", url.Values{"email": {"ops@example.com"}, "password": {"wrong guess"}, "_csrf": {tok}}, nil)
+				mu.Lock()
+				counts[r.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if counts[http.StatusUnauthorized] > 5 || counts[http.StatusTooManyRequests] < 25 || len(counts) != 2 {
+			t.Fatalf("30 parallel guesses: %v (want at most 5 checked, the rest refused)", counts)
+		}
 	})
 }
 

@@ -73,7 +73,7 @@ func TestBrowserSetupStaffAndLanguage(t *testing.T) {
 		}
 		screenshot(t, ctx, "1-setup")
 		// Chromium asks for English; switch to Chinese before signing up.
-		do(t, ctx, chromedp.Click(`[data-testid=lang-zh]`), chromedp.WaitVisible(`[data-testid=setup]`))
+		do(t, ctx, chromedp.Click(`[data-testid=lang-zh]`), chromedp.WaitVisible(`html[lang="zh-CN"] [data-testid=setup]`))
 		if h := get(t, ctx, chromedp.Text(`h1`)); h != "创建首个管理员" {
 			t.Fatalf("setup heading after switching to Chinese: %q", h)
 		}
@@ -111,7 +111,28 @@ func TestBrowserSetupStaffAndLanguage(t *testing.T) {
 		}
 		screenshot(t, ctx, "3-staff")
 
-		do(t, ctx, chromedp.Click(`[data-testid=lang-en]`), chromedp.WaitVisible(`[data-testid=staff-table]`))
+		// Resetting a password asks first; cancelling changes nothing.
+		ops, err := models.GetStaffByEmail(context.Background(), db, "ops@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx,
+			chromedp.Navigate(base+"/settings/staff/"+id(ops.ID)+"/edit"),
+			chromedp.WaitVisible(`[data-testid=reset-form]`),
+			chromedp.SendKeys(`[data-testid=reset-form] input[name=password]`, "a brand new password"),
+		)
+		get(t, ctx, chromedp.Evaluate[bool](`(window.confirm = () => false, true)`))
+		do(t, ctx, chromedp.Click(`[data-testid=reset-submit]`), chromedp.Sleep(500*time.Millisecond))
+		if s, _ := models.GetStaff(context.Background(), db, ops.ID); !s.CheckPassword("another long password") {
+			t.Fatal("a cancelled confirmation still reset the password")
+		}
+		get(t, ctx, chromedp.Evaluate[bool](`(window.confirm = () => true, true)`))
+		do(t, ctx, chromedp.Click(`[data-testid=reset-submit]`), chromedp.WaitVisible(`[data-testid=staff-table]`))
+		if s, _ := models.GetStaff(context.Background(), db, ops.ID); !s.CheckPassword("a brand new password") {
+			t.Fatal("a confirmed reset did not change the password")
+		}
+
+		do(t, ctx, chromedp.Click(`[data-testid=lang-en]`), chromedp.WaitVisible(`html[lang="en"] [data-testid=staff-table]`))
 		if nav := get(t, ctx, chromedp.Text(`[data-testid=nav]`)); !strings.Contains(nav, "Campaigns") || !strings.Contains(nav, "Audit log") {
 			t.Fatalf("navigation after switching to English: %q", nav)
 		}

@@ -18,10 +18,14 @@ import (
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if ck, err := c.Cookie(handlers.SessionCookie); err == nil && ck.Value != "" {
-			_, st, err := models.LookupSession(c.Request().Context(), s.env.DB, ck.Value, s.env.Now())
+			sess, st, err := models.LookupSession(c.Request().Context(), s.env.DB, ck.Value, s.env.Now())
 			switch {
 			case err == nil:
 				handlers.SetCurrent(c, st, ck.Value)
+				if sess.Slid {
+					// The server-side expiry moved on: so does the cookie's.
+					handlers.SetSessionCookie(c, ck.Value)
+				}
 			case errors.Is(err, models.ErrNotFound):
 				c.SetCookie(&http.Cookie{Name: handlers.SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
 			default:
@@ -32,18 +36,30 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requestInfo puts the language, CSRF token and viewer into the request
-// context for the views.
+// requestInfo puts the language and viewer into the request context for
+// the views. It runs before the CSRF check, so even its refusal page
+// speaks the visitor's language; csrfInfo adds the token afterwards.
 func (s *Server) requestInfo(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r := &components.Request{Lang: pickLang(c), Path: c.Request().URL.RequestURI(), TZ: s.env.Location}
-		if tok, ok := c.Get("csrf").(string); ok {
-			r.CSRF = tok
+		r := &components.Request{Lang: pickLang(c), Path: "/", TZ: s.env.Location}
+		if c.Request().Method == http.MethodGet {
+			// The language switch returns here; only a GET can be returned to.
+			r.Path = c.Request().URL.RequestURI()
 		}
 		if st := handlers.CurrentStaff(c); st != nil {
 			r.Viewer = &components.Viewer{ID: st.ID, Email: st.Email, Name: st.Name, Role: string(st.Role)}
 		}
 		c.SetRequest(c.Request().WithContext(components.WithRequest(c.Request().Context(), r)))
+		return next(c)
+	}
+}
+
+// csrfInfo gives the views the CSRF token the CSRF middleware settled on.
+func csrfInfo(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if tok, ok := c.Get("csrf").(string); ok {
+			components.Req(c.Request().Context()).CSRF = tok
+		}
 		return next(c)
 	}
 }

@@ -218,6 +218,7 @@ func (c *Client) roundTrip(ctx context.Context, a roundTripArgs, out apiResponse
 	req.Header.Set("Accept", "application/json")
 	res, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
+		redactURL(err)
 		// For HTTP/1 the transport waits for its write loop before returning,
 		// so "headers never written" is exact: at most a partial header left,
 		// which no server acts on. HTTP/2 writes from another goroutine:
@@ -242,4 +243,16 @@ func (c *Client) roundTrip(ctx context.Context, a roundTripArgs, out apiResponse
 		return &Error{Code: code, Msg: msg, API: a.path}
 	}
 	return nil
+}
+
+// redactURL drops the query (access_token, or the secret of /cgi-bin/token)
+// from the URL a transport error carries, so the error can be shown and
+// logged without leaking a credential.
+func redactURL(err error) {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if i := strings.IndexByte(ue.URL, '?'); i >= 0 {
+			ue.URL = ue.URL[:i] + "?…"
+		}
+	}
 }

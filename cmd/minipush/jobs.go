@@ -30,7 +30,11 @@ func startJobs(db *gorm.DB, sealer *models.Sealer, loc *time.Location, log *slog
 			return syncDueTemplates(ctx, db, sealer, wx)
 		}),
 		r.Add("sessions-prune", "@every 1h", time.Minute, func(ctx context.Context) error {
-			_, err := models.PruneSessions(ctx, db, time.Now().UTC())
+			now := time.Now().UTC()
+			_, err := models.PruneSessions(ctx, db, now)
+			if err == nil {
+				_, err = models.PruneThrottle(ctx, db, now, 24*time.Hour)
+			}
 			return err
 		}),
 	)

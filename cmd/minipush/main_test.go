@@ -49,6 +49,12 @@ func TestServeRejectsBadSettings(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "--timezone") {
 		t.Errorf("bad timezone: code %d, stderr %q", code, stderr)
 	}
+	t.Setenv("MINIPUSH_NO_MIGRATE", "yes")
+	code, _, stderr = runCmd(t, "", "serve", "--db", db, "--addr", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(stderr, "MINIPUSH_NO_MIGRATE") {
+		t.Errorf("bad boolean: code %d, stderr %q", code, stderr)
+	}
+	t.Setenv("MINIPUSH_NO_MIGRATE", "")
 	t.Setenv("MINIPUSH_SECRET_KEY", "too-short")
 	code, _, stderr = runCmd(t, "", "serve", "--db", db, "--addr", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(stderr, "MINIPUSH_SECRET_KEY") {

@@ -164,6 +164,7 @@ var catalog = map[string][2]string{
 	"error.404_hint":  {"该页面或对象不存在，可能已被删除。", "This page or object does not exist; it may have been deleted."},
 	"error.500":       {"服务器出错", "Server error"},
 	"error.500_hint":  {"出了点问题，已记录在日志中（请求 ID：%s）。请稍后重试。", "Something went wrong and was logged (request id %s). Please try again."},
+	"error.unseal":    {"无法解密已保存的密钥：MINIPUSH_SECRET_KEY 可能已更换。请恢复原来的密钥，或在账号设置中重新填写 AppSecret、Token 和 EncodingAESKey。", "A stored secret cannot be decrypted: MINIPUSH_SECRET_KEY may have changed. Restore the old key, or enter the AppSecret, Token and EncodingAESKey again in the account's settings."},
 	"error.home":      {"返回首页", "Back to the dashboard"},
 
 	// Accounts
@@ -338,4 +339,17 @@ var catalog = map[string][2]string{
 	"jobs.empty_hint":          {"minipush serve 启动后会登记它的定时任务。", "minipush serve registers its jobs when it starts."},
 	"jobs.desc.template-sync":  {"按各小程序设定的间隔从微信同步模板", "Re-syncs each account's templates from WeChat on its interval"},
 	"jobs.desc.sessions-prune": {"清理过期的登录会话", "Deletes expired sign-in sessions"},
+
+	// Deliveries explained
+	"delivery.waiting":                  {"排队中，等待发送……", "Queued, waiting to be sent…"},
+	"delivery.sent":                     {"微信已接收这条消息（msgid %s），正在等待送达结果。", "WeChat accepted the message (msgid %s); waiting for its delivery report."},
+	"delivery.delivered":                {"已送达（msgid %s）。", "Delivered (msgid %s)."},
+	"delivery.unknown":                  {"请求已发出但没有收到微信的答复，结果未知；不会自动重发，等待微信的发送结果事件或人工确认。", "The request left but WeChat's answer never came: the outcome is unknown. It is not resent automatically; WeChat's sent event or staff will settle it."},
+	"delivery.skipped.no_subscription":  {"未发送：该用户没有此模板的订阅次数。用户需要在小程序中再次点击“允许”（且 minipush 需收到该事件）。", "Not sent: the user has no subscription left for this template. They must tap allow again (and minipush must receive that event)."},
+	"delivery.skipped.invalid_value":    {"未发送：有关键词的值不符合取值规则。", "Not sent: a keyword value breaks its rule."},
+	"delivery.skipped.template_deleted": {"未发送：模板已删除或未知，请先同步模板。", "Not sent: the template is deleted or unknown; sync the templates first."},
+	"delivery.skipped.app_disabled":     {"未发送：该小程序账号已停用。", "Not sent: the account is disabled."},
+	"delivery.failed.max_attempts":      {"发送失败：多次重试后微信仍繁忙或无法连接。", "Failed: WeChat stayed busy or unreachable through every retry."},
+	"delivery.failed.wechat":            {"发送失败：微信拒绝了这条消息。", "Failed: WeChat refused the message."},
+	"delivery.failed.sent_event":        {"发送失败：微信的发送结果事件报告未送达。", "Failed: WeChat's sent event reports it was not delivered."},
 }
