@@ -4,6 +4,7 @@ package models
 // step: add a new one with the next version.
 var migrations = []Migration{
 	{Version: 1, Name: "initial_schema", Statements: schemaV1},
+	{Version: 2, Name: "delivery_engine", Statements: schemaV2},
 	{Version: 3, Name: "template_syncs_and_jobs", Statements: schemaV3},
 }
 

@@ -31,6 +31,8 @@ var routeAccess = map[string]access{
 	"GET /healthz":           public,
 	"GET /readyz":            public,
 	"GET /static/*":          public,
+	"GET /wx/push/:appid":    public,
+	"POST /wx/push/:appid":   public,
 	"GET /setup":             public,
 	"POST /setup":            public,
 	"GET /login":             public,
@@ -131,6 +133,7 @@ func TestRoleMatrix(t *testing.T) {
 			path = strings.ReplaceAll(path, ":id", id(target.ID))
 			path = strings.ReplaceAll(path, ":delivery", "1")
 			path = strings.ReplaceAll(path, ":name", "no-such-job")
+			path = strings.ReplaceAll(path, ":appid", "wx0000000000000000")
 			path = strings.ReplaceAll(path, "*", "app.css")
 			for _, role := range []string{"", "support", "operator", "admin"} {
 				var c *client

@@ -23,6 +23,7 @@ func (s *Server) routes() {
 	dash := &handlers.Dashboard{Env: env}
 	health := &handlers.Health{Env: env}
 	coming := handlers.Coming{}
+	wxpush := &handlers.WxPush{Env: env, Events: s.events}
 	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
 	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Sender: s.testSender}
@@ -31,6 +32,13 @@ func (s *Server) routes() {
 	e.GET("/healthz", health.Live)
 	e.GET("/readyz", health.Ready)
 	e.GET("/static/*", staticHandler())
+	if s.metrics != nil {
+		e.GET("/metrics", s.metricsHandler()) // Prometheus; MINIPUSH_METRICS_TOKEN guards it
+	}
+
+	// WeChat's message push: verified by signature, not by session or CSRF.
+	e.GET("/wx/push/:appid", wxpush.Verify)
+	e.POST("/wx/push/:appid", wxpush.Receive)
 
 	g := e.Group("", s.consoleMiddleware()...)
 	g.GET("/setup", auth.SetupPage)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,8 +35,14 @@ type Deps struct {
 	// TestSender makes template test sends through the delivery engine.
 	TestSender handlers.TestSender
 	// Jobs runs the named scheduled jobs (nil: the Jobs page only reads history).
-	Jobs    handlers.JobRunner
-	Version string
+	Jobs handlers.JobRunner
+	// Events applies WeChat's pushed events and wakes the engine (nil: database only).
+	Events handlers.EventHandler
+	// Metrics serves /metrics (nil: not served); with MetricsToken set it
+	// asks for "Authorization: Bearer <token>".
+	Metrics      http.Handler
+	MetricsToken string
+	Version      string
 }
 
 // Server is the console and API HTTP server.
@@ -48,6 +55,9 @@ type Server struct {
 	wechatHTTP *http.Client
 	testSender handlers.TestSender
 	jobs       handlers.JobRunner
+	events     handlers.EventHandler
+	metrics    http.Handler
+	metricsTok string
 }
 
 // New builds the server with its middleware and every route.
@@ -77,6 +87,9 @@ func New(d Deps) *Server {
 		wechatHTTP: d.WeChatHTTP,
 		testSender: d.TestSender,
 		jobs:       d.Jobs,
+		events:     d.Events,
+		metrics:    d.Metrics,
+		metricsTok: d.MetricsToken,
 	}
 	e.HTTPErrorHandler = s.errorHandler
 
@@ -86,6 +99,11 @@ func New(d Deps) *Server {
 			return err
 		},
 	}))
+	if d.TrustProxy {
+		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error { handlers.MarkTrustProxy(c); return next(c) }
+		})
+	}
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRemoteIP: true, LogRequestID: true, LogError: true,
@@ -127,7 +145,7 @@ func (s *Server) consoleMiddleware() []echo.MiddlewareFunc {
 			return echo.NewHTTPError(http.StatusForbidden, "csrf").SetInternal(err)
 		},
 	})
-	return []echo.MiddlewareFunc{s.loadSession, csrf, s.requestInfo, s.setupGate}
+	return []echo.MiddlewareFunc{s.loadSession, s.requestInfo, csrf, csrfInfo, s.setupGate}
 }
 
 // staticHandler serves embedded files; a request carrying the current
@@ -152,6 +170,18 @@ func staticHandler() echo.HandlerFunc {
 	}
 }
 
+// metricsHandler serves Prometheus metrics, behind a bearer token when one is set.
+func (s *Server) metricsHandler() echo.HandlerFunc {
+	h := echo.WrapHandler(s.metrics)
+	want := []byte("Bearer " + s.metricsTok)
+	return func(c echo.Context) error {
+		if s.metricsTok != "" && subtle.ConstantTimeCompare([]byte(c.Request().Header.Get("Authorization")), want) != 1 {
+			return echo.NewHTTPError(http.StatusUnauthorized, "send Authorization: Bearer <MINIPUSH_METRICS_TOKEN>")
+		}
+		return h(c)
+	}
+}
+
 // errorHandler renders one error page for 403, 404 and 500 (JSON under /api).
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -165,7 +195,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if code >= 500 {
 		s.log.Error("request failed", "err", err, "path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") || strings.HasPrefix(c.Request().URL.Path, "/wx/") ||
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") || strings.HasPrefix(c.Request().URL.Path, "/wx/") || c.Request().URL.Path == "/metrics" ||
 		strings.HasPrefix(c.Request().URL.Path, "/healthz") || strings.HasPrefix(c.Request().URL.Path, "/readyz") {
 		msg := http.StatusText(code)
 		if he != nil && code < 500 {

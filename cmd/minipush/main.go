@@ -27,6 +27,7 @@ Commands:
   migrate        apply database migrations and exit
   staff create   create a staff account (password read from stdin)
   sandbox        run a fake WeChat API for trials and tests (default 127.0.0.1:9099)
+  bench          measure the delivery engine against an in-process sandbox (throwaway database)
   version        print the version
 
 Common settings (flag, or environment variable):
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, log)
 	case "staff":
 		err = cmdStaff(ctx, args[1:], stdin, stdout, stderr, log)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr, log)
 	case "sandbox":
 		err = cmdSandbox(ctx, args[1:], stdout, stderr, log)
 	default:

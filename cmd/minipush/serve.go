@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +13,9 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/minipush/minipush/handlers"
 	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/web"
 	"github.com/minipush/minipush/wechat"
 )
@@ -47,8 +50,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	d.register(fs)
 	addr := fs.String("addr", envOr("MINIPUSH_ADDR", ":8080"), "address to listen on (env MINIPUSH_ADDR)")
 	tz := fs.String("timezone", envOr("MINIPUSH_TIMEZONE", "Asia/Shanghai"), "time zone the console shows times in (env MINIPUSH_TIMEZONE)")
-	noMigrate := fs.Bool("no-migrate", envBool("MINIPUSH_NO_MIGRATE"), "do not apply migrations at start-up; refuse to start on an old schema (env MINIPUSH_NO_MIGRATE)")
-	trustProxy := fs.Bool("trust-proxy", envBool("MINIPUSH_TRUST_PROXY"), "take client address and scheme from X-Forwarded-For/-Proto (only behind a proxy you control) (env MINIPUSH_TRUST_PROXY)")
+	noMigrateEnv, err1 := envBool("MINIPUSH_NO_MIGRATE")
+	trustProxyEnv, err2 := envBool("MINIPUSH_TRUST_PROXY")
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	noMigrate := fs.Bool("no-migrate", noMigrateEnv, "do not apply migrations at start-up; refuse to start on an old schema (env MINIPUSH_NO_MIGRATE)")
+	trustProxy := fs.Bool("trust-proxy", trustProxyEnv, "take client address and scheme from X-Forwarded-For/-Proto (only behind a proxy you control) (env MINIPUSH_TRUST_PROXY)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: minipush serve [flags]\n\nRuns the web console on --addr against --db. Migrations are applied first unless --no-migrate.\nMINIPUSH_SECRET_KEY (base64, 32 bytes) encrypts app secrets; on SQLite one is generated into the data folder when unset.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -92,8 +100,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	engine, err := scheduler.NewEngine(scheduler.Config{DB: db, Sealer: sealer, Logger: log, InstanceID: holder})
+	if err != nil {
+		return err
+	}
+	// The engine is stopped gracefully below, never by cancelling its context.
+	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
 	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version,
-		WeChatHTTP: wx, Jobs: runner})
+		WeChatHTTP: wx, Jobs: runner, Events: engine, TestSender: handlers.QueueSender{DB: db, Engine: engine},
+		Metrics: engine.MetricsHandler(), MetricsToken: os.Getenv("MINIPUSH_METRICS_TOKEN")})
 	err = srv.Start(ctx, *addr, func(a string) {
 		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version, "instance", holder)
 	})
@@ -103,6 +120,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	defer cancel()
 	if jerr := runner.Stop(sctx); jerr != nil {
 		log.Warn("jobs at shutdown", "err", jerr)
+	}
+	// Send workers stop claiming; in-flight sends finish or are released
+	// within the bound; then the database closes (deferred above).
+	if eerr := engine.Stop(sctx); eerr != nil {
+		log.Warn("delivery engine at shutdown", "err", eerr)
 	}
 	log.Info("minipush stopped")
 	return err
@@ -140,7 +162,16 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 	return nil
 }
 
-func envBool(name string) bool {
-	b, _ := strconv.ParseBool(os.Getenv(name))
-	return b
+// envBool reads a boolean environment variable; a value that is not one
+// (true/false/1/0/t/f) stops the program, as every bad setting does.
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: use true or false", name, v)
+	}
+	return b, nil
 }

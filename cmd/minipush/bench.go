@@ -1,0 +1,409 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/scheduler"
+	"github.com/minipush/minipush/wechat"
+	"github.com/minipush/minipush/wechat/sandbox"
+)
+
+// benchResult is what `minipush bench --json` prints.
+type benchResult struct {
+	Recipients     int     `json:"recipients"`
+	MsgsPerSec     float64 `json:"msgs_per_sec"`
+	CPUSecPer1k    float64 `json:"cpu_sec_per_1k"`
+	PeakRSSMB      float64 `json:"peak_rss_mb"`
+	P50Ms          float64 `json:"p50_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+	RawMsgsPerSec  float64 `json:"raw_msgs_per_sec"`
+	FractionOfRaw  float64 `json:"fraction_of_raw"`
+	Duplicates     int64   `json:"duplicates"`
+	Unsent         int64   `json:"unsent"`
+	Database       string  `json:"database"`
+	EngineSeconds  float64 `json:"engine_seconds"`
+	SetupSeconds   float64 `json:"setup_seconds"`
+	Workers        int     `json:"workers"`
+	BatchSize      int     `json:"batch_size"`
+	Concurrency    int     `json:"concurrency"`
+	RawConcurrency int     `json:"raw_concurrency"`
+}
+
+const (
+	benchAppID  = "wxbench0000000001"
+	benchRawID  = "wxbench00000000raw"
+	benchTplID  = "BENCH_TPL"
+	benchSecret = "bench-secret"
+	benchTpl    = "商品名称:{{thing1.DATA}}\n数量:{{number2.DATA}}"
+)
+
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsn := fs.String("db", envOr("MINIPUSH_DB", "sqlite:data/minipush.db"),
+		"database server to measure on: sqlite:PATH (a throwaway file is made next to PATH) or mysql:user:pass@tcp(host:3306)/any (a throwaway database is made on that server)")
+	n := fs.Int("recipients", 100000, "recipients (each with one credit and one queued delivery)")
+	workers := fs.Int("workers", 4, "engine workers")
+	batch := fs.Int("batch", 500, "deliveries per claim")
+	conc := fs.Int("concurrency", 32, "WeChat requests in flight per worker")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: minipush bench [flags]\n\nCreates N recipients with credits in a throwaway database (dropped afterwards: real data is never touched),\nruns the delivery engine against an in-process sandbox with no rate limit, and prints messages per second,\nCPU seconds per 1,000 messages (this process: engine and sandbox, not the database server), peak RSS,\np50/p99 from queued to sent, and the raw bound: the same number of sends straight to the sandbox without a database.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *n <= 0 {
+		return fmt.Errorf("--recipients must be positive")
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	benchDSN, drop, err := benchDatabase(*dsn)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	db, err := models.Open(ctx, benchDSN, models.OpenOptions{Logger: quiet, SlowQuery: time.Minute})
+	if err != nil {
+		return err
+	}
+	defer models.Close(db)
+	if _, err := models.Migrate(ctx, db); err != nil {
+		return err
+	}
+	progress := func(format string, a ...any) {
+		if !*asJSON {
+			fmt.Fprintf(stderr, format+"\n", a...)
+		}
+	}
+	res := benchResult{Recipients: *n, Workers: *workers, BatchSize: *batch, Concurrency: *conc, RawConcurrency: *workers * *conc}
+	t, _ := models.ParseDSN(benchDSN)
+	res.Database = t.String()
+
+	sb := sandbox.New(sandbox.Options{Logger: quiet, DailyQuota: 1 << 40})
+	defer sb.Close()
+	url, err := sb.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	setupStart := time.Now()
+	progress("bench: %s, %d recipients: setting up...", res.Database, *n)
+	sealer, app, tpl, err := benchSetup(ctx, db, sb, url)
+	if err != nil {
+		return err
+	}
+	if err := benchSeed(ctx, db, sb, app, tpl, *n); err != nil {
+		return err
+	}
+	res.SetupSeconds = time.Since(setupStart).Seconds()
+
+	// The raw bound: the same number of sends, no database.
+	progress("bench: raw bound: %d sends straight to the sandbox...", *n)
+	raw, err := benchRaw(ctx, sb, url, *n, *workers**conc)
+	if err != nil {
+		return err
+	}
+	res.RawMsgsPerSec = raw
+
+	progress("bench: engine: draining %d deliveries...", *n)
+	e, err := scheduler.NewEngine(scheduler.Config{DB: db, Sealer: sealer, Logger: quiet, Workers: *workers, BatchSize: *batch,
+		Concurrency: *conc, NoRateLimit: true, PollInterval: 20 * time.Millisecond, AppRefresh: time.Minute})
+	if err != nil {
+		return err
+	}
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := e.Start(ectx); err != nil {
+		return err
+	}
+	last, lastAt := int64(-1), time.Now()
+	for e.Sent() < int64(*n) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if s := e.Sent(); s != last {
+			last, lastAt = s, time.Now()
+		} else if time.Since(lastAt) > 30*time.Second {
+			break // stuck: report what was sent
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cpu := cpuSeconds() - cpu0
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_ = e.Stop(sctx)
+	scancel()
+	sent := e.Sent()
+	res.EngineSeconds = elapsed.Seconds()
+	res.MsgsPerSec = float64(sent) / elapsed.Seconds()
+	if sent > 0 {
+		res.CPUSecPer1k = cpu / (float64(sent) / 1000)
+	}
+	if res.RawMsgsPerSec > 0 {
+		res.FractionOfRaw = res.MsgsPerSec / res.RawMsgsPerSec
+	}
+	res.P50Ms, res.P99Ms, err = benchLatency(ctx, db, start)
+	if err != nil {
+		return err
+	}
+	var accepted int64
+	for _, c := range sb.Counts(benchAppID) {
+		if c.Accepted > 1 {
+			res.Duplicates += c.Accepted - 1
+		}
+		if c.Accepted > 0 {
+			accepted++
+		}
+	}
+	res.Unsent = int64(*n) - accepted
+	res.PeakRSSMB = peakRSSMB()
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(stdout, "database           %s\n", res.Database)
+	fmt.Fprintf(stdout, "recipients         %d (setup %.1fs)\n", res.Recipients, res.SetupSeconds)
+	fmt.Fprintf(stdout, "engine             %d workers × %d in flight, batches of %d\n", res.Workers, res.Concurrency, res.BatchSize)
+	fmt.Fprintf(stdout, "messages/s         %.0f (%d sent in %.2fs)\n", res.MsgsPerSec, sent, res.EngineSeconds)
+	fmt.Fprintf(stdout, "raw bound          %.0f calls/s (no database, %d in flight)\n", res.RawMsgsPerSec, res.RawConcurrency)
+	fmt.Fprintf(stdout, "fraction of raw    %.2f\n", res.FractionOfRaw)
+	fmt.Fprintf(stdout, "CPU s / 1,000 msgs %.3f (this process: engine + sandbox; not the database server)\n", res.CPUSecPer1k)
+	fmt.Fprintf(stdout, "peak RSS           %.0f MB (this process, sandbox included)\n", res.PeakRSSMB)
+	fmt.Fprintf(stdout, "queued → sent      p50 %.0f ms, p99 %.0f ms (all queued before the start)\n", res.P50Ms, res.P99Ms)
+	fmt.Fprintf(stdout, "duplicates         %d\n", res.Duplicates)
+	fmt.Fprintf(stdout, "unsent             %d\n", res.Unsent)
+	if res.Duplicates != 0 || res.Unsent != 0 {
+		return errors.New("the sandbox counted duplicates or unsent messages")
+	}
+	return nil
+}
+
+// benchDatabase makes a throwaway database next to the one named and
+// returns its DSN and a function dropping it.
+func benchDatabase(dsn string) (string, func(), error) {
+	t, err := models.ParseDSN(dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("--db: %v", err)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	suffix := hex.EncodeToString(b[:])
+	if t.Dialect == models.DialectSQLite {
+		dir := filepath.Dir(t.Path)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return "", nil, err
+		}
+		tmp, err := os.MkdirTemp(dir, "minipush-bench-")
+		if err != nil {
+			return "", nil, err
+		}
+		return "sqlite:" + filepath.Join(tmp, "bench.db"), func() { _ = os.RemoveAll(tmp) }, nil
+	}
+	admin := *t.Config
+	admin.DBName = ""
+	conn, err := sql.Open("mysql", admin.FormatDSN())
+	if err != nil {
+		return "", nil, err
+	}
+	name := "minipush_bench_" + suffix
+	if _, err := conn.Exec("CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		conn.Close()
+		return "", nil, fmt.Errorf("--db: cannot create a throwaway database on %s: %v", t, err)
+	}
+	cfg := *t.Config
+	cfg.DBName = name
+	return "mysql:" + cfg.FormatDSN(), func() {
+		_, _ = conn.Exec("DROP DATABASE IF EXISTS `" + name + "`")
+		conn.Close()
+	}, nil
+}
+
+func benchSetup(ctx context.Context, db *gorm.DB, sb *sandbox.Server, url string) (*models.Sealer, *models.App, *models.Template, error) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := models.NewSealer(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, id := range []string{benchAppID, benchRawID} {
+		if err := sb.AddApp(sandbox.AppConfig{AppID: id, Secret: benchSecret}); err != nil {
+			return nil, nil, nil, err
+		}
+		if _, err := sb.AddTemplate(id, wechat.Template{PriTmplID: benchTplID, Title: "订单通知", Content: benchTpl, Type: wechat.TemplateOneTime}); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	now := time.Now().UTC()
+	app := &models.App{AppID: benchAppID, Name: "bench", SecretEnc: sealer.Seal(benchSecret), APIBaseURL: url, PushMode: "plain",
+		PushFormat: "json", RateLimit: 0, Timezone: "Asia/Shanghai", QuietPolicy: "defer", MPState: "formal", Lang: "zh_CN",
+		SyncEveryHours: 6, CreatedAt: now, UpdatedAt: now}
+	if err := db.WithContext(ctx).Create(app).Error; err != nil {
+		return nil, nil, nil, err
+	}
+	kws, _ := wechat.ParseContent(benchTpl)
+	var tk []models.TemplateKeyword
+	for _, k := range kws {
+		tk = append(tk, models.TemplateKeyword{Label: k.Label, Key: k.Key, Type: k.Type})
+	}
+	tpl := &models.Template{AppID: app.ID, TemplateID: benchTplID, Title: "订单通知", Content: benchTpl, Kind: models.TemplateOneTime}
+	tpl.SetKeywords(tk)
+	if err := models.CreateTemplate(ctx, db, tpl); err != nil {
+		return nil, nil, nil, err
+	}
+	return sealer, app, tpl, nil
+}
+
+// benchSeed creates n users with one credit (here and in the sandbox) and
+// one queued delivery each, in chunks so memory does not grow with n.
+func benchSeed(ctx context.Context, db *gorm.DB, sb *sandbox.Server, app *models.App, tpl *models.Template, n int) error {
+	const chunk = 5000
+	data := map[string]string{"thing1": "咖啡豆 250g", "number2": "2"}
+	for start := 0; start < n; start += chunk {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		end := min(start+chunk, n)
+		now := time.Now().UTC()
+		users := make([]models.User, 0, end-start)
+		for i := start; i < end; i++ {
+			users = append(users, models.User{AppID: app.ID, OpenID: fmt.Sprintf("obench%09d", i), Attributes: "{}", Tags: "[]", CreatedAt: now, UpdatedAt: now})
+		}
+		if err := db.WithContext(ctx).CreateInBatches(users, 1000).Error; err != nil {
+			return err
+		}
+		subs := make([]models.Subscription, len(users))
+		nds := make([]models.NewDelivery, len(users))
+		for i, u := range users {
+			subs[i] = models.Subscription{UserID: u.ID, TemplateID: tpl.ID, Credits: 1, Status: models.SubAccept, CreatedAt: now, UpdatedAt: now}
+			nds[i] = models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: tpl.ID, OpenID: u.OpenID, Data: data}
+			if err := sb.Grant(benchAppID, u.OpenID, benchTplID, 1); err != nil {
+				return err
+			}
+			if err := sb.Grant(benchRawID, u.OpenID, benchTplID, 1); err != nil {
+				return err
+			}
+		}
+		if err := db.WithContext(ctx).CreateInBatches(subs, 1000).Error; err != nil {
+			return err
+		}
+		if _, err := models.EnqueueDeliveries(ctx, db, nds); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchRaw sends n messages straight to the sandbox with conc in flight
+// and returns calls per second.
+func benchRaw(ctx context.Context, sb *sandbox.Server, url string, n, conc int) (float64, error) {
+	hc := wechat.DefaultHTTPClient()
+	if tr, ok := hc.Transport.(*http.Transport); ok {
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conc, conc
+	}
+	c := wechat.NewClient(wechat.Config{AppID: benchRawID, Secret: benchSecret, BaseURL: url, HTTPClient: hc})
+	if _, err := c.Token(ctx); err != nil {
+		return 0, err
+	}
+	data := map[string]string{"thing1": "咖啡豆 250g", "number2": "2"}
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) || ctx.Err() != nil {
+					return
+				}
+				if _, err := c.Send(ctx, wechat.SendRequest{ToUser: fmt.Sprintf("obench%09d", i), TemplateID: benchTplID, Data: data}); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		return 0, fmt.Errorf("raw bound: %d of %d sends failed", f, n)
+	}
+	_ = sb
+	return float64(n) / el.Seconds(), nil
+}
+
+// benchLatency returns p50 and p99 of sent_at − max(queued_at, start).
+func benchLatency(ctx context.Context, db *gorm.DB, start time.Time) (float64, float64, error) {
+	var ms []float64
+	var lastID int64
+	for {
+		var rows []struct {
+			ID       int64
+			QueuedAt time.Time
+			SentAt   *time.Time
+		}
+		err := db.WithContext(ctx).Model(&models.Delivery{}).Select("id, queued_at, sent_at").
+			Where("id > ? AND sent_at IS NOT NULL", lastID).Order("id").Limit(20000).Scan(&rows).Error
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(rows) == 0 {
+			break
+		}
+		for _, r := range rows {
+			from := r.QueuedAt
+			if from.Before(start) {
+				from = start
+			}
+			ms = append(ms, float64(r.SentAt.Sub(from))/float64(time.Millisecond))
+		}
+		lastID = rows[len(rows)-1].ID
+	}
+	if len(ms) == 0 {
+		return 0, 0, nil
+	}
+	sort.Float64s(ms)
+	pct := func(p float64) float64 { return ms[min(len(ms)-1, int(p*float64(len(ms))))] }
+	return pct(0.50), pct(0.99), nil
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+func peakRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}

@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/scheduler"
+	"github.com/minipush/minipush/wechat"
+)
+
+// WxPush receives WeChat's message pushes at /wx/push/:appid: the URL
+// check (GET) and subscribe/reject/sent events (POST), plaintext or safe
+// mode. Forged pushes are refused; retried pushes are applied once.
+type WxPush struct {
+	Env
+	// Events applies events and wakes the delivery engine (nil: apply them
+	// to the database only).
+	Events EventHandler
+}
+
+// EventHandler applies a verified push event (the delivery engine).
+type EventHandler interface {
+	HandleEvent(ctx context.Context, app *models.App, ev *wechat.Event) (scheduler.EventResult, error)
+}
+
+// pushFor loads the app and its verifier; a missing app or push Token is a 404.
+func (h *WxPush) pushFor(c echo.Context) (*models.App, *wechat.Push, error) {
+	ctx := c.Request().Context()
+	a, err := models.GetAppByAppID(ctx, h.DB, c.Param("appid"))
+	if err != nil {
+		return nil, nil, NotFound(err)
+	}
+	token, err := h.Sealer.Open(a.PushTokenEnc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if token == "" {
+		return nil, nil, echo.NewHTTPError(http.StatusNotFound, "message push is not configured for this account: set its push Token in the console")
+	}
+	aesKey, err := h.Sealer.Open(a.AESKeyEnc)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := wechat.NewPush(token, aesKey, a.AppID)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.RequireAES = a.PushMode == "safe"
+	return a, p, nil
+}
+
+// Verify answers WeChat's URL check with echostr when the signature matches.
+func (h *WxPush) Verify(c echo.Context) error {
+	a, p, err := h.pushFor(c)
+	if err != nil {
+		return err
+	}
+	echostr, err := p.VerifyURL(c.QueryParams())
+	if err != nil {
+		h.Log.Warn("wx push: URL check refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
+		return echoForbidden()
+	}
+	return c.String(http.StatusOK, echostr)
+}
+
+func echoForbidden() error {
+	return echo.NewHTTPError(http.StatusForbidden, "signature mismatch: check that the Token and EncodingAESKey in minipush match WeChat's message push settings")
+}
+
+// Receive verifies, decodes and applies one push, then answers "success".
+func (h *WxPush) Receive(c echo.Context) error {
+	a, p, err := h.pushFor(c)
+	if err != nil {
+		return err
+	}
+	ev, err := p.ParseRequest(c.Request())
+	switch {
+	case errors.Is(err, wechat.ErrBadSignature), errors.Is(err, wechat.ErrAppIDMismatch), errors.Is(err, wechat.ErrNotEncrypted),
+		errors.Is(err, wechat.ErrBadPadding), errors.Is(err, wechat.ErrBadCiphertext), errors.Is(err, wechat.ErrNoAESKey):
+		h.Log.Warn("wx push: refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
+		return echoForbidden()
+	case err != nil:
+		h.Log.Warn("wx push: undecodable", "app", a.AppID, "ip", c.RealIP(), "err", err)
+		return echo.NewHTTPError(http.StatusBadRequest, "malformed push body")
+	}
+	if h.Events != nil {
+		_, err = h.Events.HandleEvent(c.Request().Context(), a, ev)
+	} else {
+		_, err = scheduler.ApplyEvent(c.Request().Context(), h.DB, a, ev)
+	}
+	if err != nil {
+		// A 5xx makes WeChat retry; every change is deduplicated, so a retry is safe.
+		return err
+	}
+	return c.String(http.StatusOK, "success")
+}

@@ -1,0 +1,387 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/wechat"
+)
+
+// pass claims and sends one batch for each app with due work; it tells
+// whether anything was done.
+func (e *Engine) pass(i int) bool {
+	ctx := e.hard
+	e.state.refresh(ctx, false)
+	worked := false
+	for _, st := range e.state.active(i, e.now()) {
+		if !e.claiming() {
+			return worked
+		}
+		n, err := e.claimAndSend(ctx, st)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("claiming deliveries failed; will retry", "appid", st.app.AppID, "err", err)
+				e.state.setIdle(st.app.ID, time.Now().Add(e.cfg.PollInterval))
+			}
+			continue
+		}
+		worked = worked || n > 0
+	}
+	return worked
+}
+
+// claimAndSend claims one batch of the app, sends it and records the
+// answers. It returns how many deliveries it handled.
+func (e *Engine) claimAndSend(ctx context.Context, st *appState) (int, error) {
+	g, err := e.take(ctx, st, e.cfg.BatchSize)
+	if err != nil || g.n == 0 {
+		return 0, err
+	}
+	var reserved []int64
+	decide := func(rows []models.Delivery, attrs map[int64]string) []models.Decision {
+		e.state.releaseUsers(reserved) // a repeated transaction decides again
+		reserved = reserved[:0]
+		return e.decide(rows, attrs, &reserved)
+	}
+	res, err := models.ClaimDeliveries(ctx, e.db, models.ClaimRequest{AppID: st.app.ID, Owner: e.cfg.InstanceID,
+		Limit: g.n, Now: e.now(), LeaseFor: e.cfg.LeaseFor, Decide: decide})
+	if err != nil {
+		e.state.releaseUsers(reserved)
+		e.giveBack(g, g.n)
+		return 0, err
+	}
+	sending := make(map[int64]bool, len(res.Send))
+	for i := range res.Send {
+		sending[res.Send[i].UserID] = true
+	}
+	var notSent []int64
+	for _, u := range reserved {
+		if !sending[u] {
+			notSent = append(notSent, u)
+		}
+	}
+	e.state.releaseUsers(notSent)
+	e.giveBack(g, g.n-len(res.Send))
+	for reason, n := range res.Skipped {
+		e.m.sends.WithLabelValues(st.app.AppID, "", "skipped_"+reason, "").Add(float64(n))
+	}
+	handled := len(res.Send) + res.Deferred
+	for _, n := range res.Skipped {
+		handled += n
+	}
+	if handled == 0 {
+		e.state.setIdle(st.app.ID, time.Now().Add(e.cfg.PollInterval))
+		return 0, nil
+	}
+	if len(res.Send) > 0 {
+		e.m.claimed.Observe(float64(len(res.Send)))
+		e.sendBatch(st, res.Send)
+	}
+	return handled, nil
+}
+
+// decide renders and checks each claimed delivery (inside the claim's
+// transaction: no database access here).
+func (e *Engine) decide(rows []models.Delivery, attrs map[int64]string, reserved *[]int64) []models.Decision {
+	out := make([]models.Decision, len(rows))
+	now := e.now()
+	for i := range rows {
+		d := &rows[i]
+		t := e.state.template(d.TemplateID)
+		switch {
+		case t == nil:
+			// Created after the last refresh, or gone: look again soon.
+			out[i] = models.Decision{Action: models.ActDefer, Until: now.Add(e.cfg.AppRefresh)}
+			continue
+		case !t.active:
+			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonTemplateDeleted,
+				Msg: "the template was deleted from WeChat or here: sync the templates, or pick another (no WeChat call was made)"}
+			continue
+		case t.kwErr != nil:
+			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue,
+				Msg: "the template's stored keywords cannot be read: sync the templates again (" + t.kwErr.Error() + ")"}
+			continue
+		}
+		data, err := d.DataMap()
+		if err != nil {
+			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue,
+				Msg: "the stored message data is not a JSON object of strings: " + err.Error()}
+			continue
+		}
+		rendered := ""
+		if strings.Contains(d.Data, "{{") {
+			if missing := render(data, attrs[d.UserID]); missing != "" {
+				out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue,
+					Msg: "the user has no attribute " + strconv.Quote(missing) + " that the message asks for: set it, or change the message"}
+				continue
+			}
+			b, _ := json.Marshal(data)
+			rendered = string(b)
+		}
+		if err := e.cfg.Rules.CheckData(t.kws, data); err != nil {
+			msg := err.Error()
+			var ves wechat.ValueErrors
+			if errors.As(err, &ves) {
+				msg = ves.Message("en")
+			}
+			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue,
+				Msg: strings.ReplaceAll(msg, "\n", "; ") + " (no WeChat call was made)"}
+			continue
+		}
+		if !e.state.reserveUser(d.UserID) {
+			out[i] = models.Decision{Action: models.ActDefer, Until: now.Add(jitter(e.cfg.UserBusyDelay / 4))}
+			continue
+		}
+		*reserved = append(*reserved, d.UserID)
+		out[i] = models.Decision{Action: models.ActSend, LongTerm: t.longTerm, Data: rendered}
+	}
+	return out
+}
+
+// sendBatch sends claimed deliveries concurrently and records the answers.
+func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
+	outs := make([]models.Outcome, len(rows))
+	sem := make(chan struct{}, e.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := range rows {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			outs[i] = e.sendOne(st, &rows[i])
+		}(i)
+	}
+	wg.Wait()
+
+	// Record with a context of its own: an abrupt stop still records what
+	// is known (a cut request that was written becomes unknown, one that
+	// never left goes back to the queue).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.hard), 30*time.Second)
+	defer cancel()
+	now := e.now()
+	err := models.ApplyOutcomes(ctx, e.db, e.cfg.InstanceID, now, e.cfg.SettleWindow, outs)
+	users := make([]int64, len(rows))
+	for i := range rows {
+		users[i] = rows[i].UserID
+	}
+	e.state.releaseUsers(users)
+	if err != nil {
+		// The rows stay sending under our lease; when it expires they turn
+		// unknown and the sent events settle them. Nothing is resent.
+		e.log.Error("recording WeChat's answers failed: the deliveries will be settled by sent events", "count", len(rows), "err", err)
+		return
+	}
+	var quotaUntil time.Time
+	for i := range outs {
+		o := &outs[i]
+		if o.Status == models.DeliverySent {
+			e.sent.Add(1)
+		}
+		if o.Status == models.DeliveryQueued && o.Reason == models.ReasonQuota {
+			quotaUntil = o.NextAttemptAt
+		}
+	}
+	if !quotaUntil.IsZero() {
+		e.pauseApp(e.hard, &st.app, quotaUntil, "WeChat 45009: the app's daily quota is used up; sends resume after midnight China time")
+	}
+}
+
+// sendOne makes the one WeChat call of an attempt and turns its answer into
+// an outcome.
+func (e *Engine) sendOne(st *appState, d *models.Delivery) models.Outcome {
+	t := e.state.template(d.TemplateID)
+	data, _ := d.DataMap()
+	req := wechat.SendRequest{ToUser: d.OpenID, TemplateID: t.wxID, Page: d.Page, Data: data,
+		MiniprogramState: st.app.MPState, Lang: st.app.Lang}
+	start := time.Now()
+	msgID, err := st.client.Send(e.sendCtx, req)
+	e.m.latency.WithLabelValues(st.app.AppID).Observe(time.Since(start).Seconds())
+	o := e.outcome(st, d, msgID, err)
+	code := ""
+	if o.ErrCode != 0 {
+		code = strconv.Itoa(o.ErrCode)
+	}
+	result := o.Status
+	if o.Status == models.DeliveryQueued {
+		result = "retry_" + o.Reason
+		e.m.retries.WithLabelValues(st.app.AppID, o.Reason).Inc()
+	}
+	e.m.sends.WithLabelValues(st.app.AppID, t.wxID, result, code).Inc()
+	return o
+}
+
+func (e *Engine) outcome(st *appState, d *models.Delivery, msgID int64, err error) models.Outcome {
+	o := models.Outcome{D: d}
+	if err == nil {
+		o.Status, o.MsgID = models.DeliverySent, msgID
+		return o
+	}
+	now := e.now()
+	o.ErrMsg = err.Error()
+	var we *wechat.Error
+	if errors.As(err, &we) {
+		o.ErrCode, o.ErrMsg = we.Code, we.Msg
+	}
+	class, _ := wechat.Classify(err)
+	retry := func(reason string) models.Outcome {
+		if d.Attempts >= e.cfg.MaxAttempts {
+			o.Status, o.Reason, o.Refund = models.DeliveryFailed, models.ReasonMaxAttempts, true
+			o.ErrMsg = "gave up after " + strconv.Itoa(d.Attempts) + " attempts; last: " + o.ErrMsg
+			return o
+		}
+		o.Status, o.Reason = models.DeliveryQueued, reason
+		o.NextAttemptAt = now.Add(e.backoff(d.Attempts))
+		return o
+	}
+	switch {
+	case errors.Is(err, wechat.ErrNotSent) && e.sendCtx.Err() != nil:
+		// Shutting down before the request left: back to the queue as is.
+		o.Status, o.Reason, o.Uncount, o.NextAttemptAt = models.DeliveryQueued, models.ReasonRetry, true, now
+		return o
+	case class == wechat.ClassOutcomeUnknown:
+		o.Status, o.Reason = models.DeliveryUnknown, models.ReasonOutcomeUnknown
+		o.ErrMsg = "no answer after the request left (" + o.ErrMsg + "): not resent; subscribe_msg_sent_event or staff settle it"
+		return o
+	case class == wechat.ClassQuota:
+		o.Status, o.Reason, o.Uncount = models.DeliveryQueued, models.ReasonQuota, true
+		o.NextAttemptAt = models.NextChinaMidnight(now)
+		return o
+	case class == wechat.ClassUserConcurrency:
+		o.Status, o.Reason, o.Uncount = models.DeliveryQueued, models.ReasonUserBusy, true
+		o.NextAttemptAt = now.Add(jitter(e.cfg.UserBusyDelay))
+		return o
+	case isTokenFailure(err) && class == wechat.ClassConfig:
+		// No token: the app's credentials are wrong. Every send would fail
+		// the same way: wait for an admin instead of burning attempts.
+		o.Status, o.Reason, o.Uncount = models.DeliveryQueued, models.ReasonNoToken, true
+		o.NextAttemptAt = now.Add(time.Minute)
+		e.pauseApp(e.hard, &st.app, o.NextAttemptAt, "no access token: "+o.ErrMsg+" — check the AppID and AppSecret")
+		return o
+	case class == wechat.ClassTransient || class == wechat.ClassToken:
+		return retry(models.ReasonRetry)
+	}
+	// Permanent, bug or configuration errors from the send itself: WeChat
+	// refused it, nothing was delivered.
+	o.Status, o.Reason, o.Refund = models.DeliveryFailed, models.ReasonWeChat, true
+	if o.ErrCode == wechat.CodeUserRefused {
+		o.ZeroCredits = true
+	}
+	return o
+}
+
+func isTokenFailure(err error) bool {
+	var te *wechat.TokenError
+	return errors.As(err, &te)
+}
+
+// backoff is exponential in the attempts made, with full jitter in
+// [d/2, d).
+func (e *Engine) backoff(attempts int) time.Duration {
+	d := e.cfg.RetryBase
+	for i := 1; i < attempts && d < e.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, e.cfg.RetryMax)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+// render replaces {{name}} in every value with the user's attribute name.
+// It returns the first attribute missing ("" when all were found).
+func render(data map[string]string, attrsJSON string) string {
+	attrs := map[string]any{}
+	if attrsJSON != "" {
+		_ = json.Unmarshal([]byte(attrsJSON), &attrs)
+	}
+	for k, v := range data {
+		var sb strings.Builder
+		rest := v
+		for {
+			i := strings.Index(rest, "{{")
+			if i < 0 {
+				sb.WriteString(rest)
+				break
+			}
+			j := strings.Index(rest[i:], "}}")
+			if j < 0 {
+				sb.WriteString(rest)
+				break
+			}
+			name := strings.TrimSpace(rest[i+2 : i+j])
+			val, ok := attrs[name]
+			if !ok || val == nil {
+				return name
+			}
+			sb.WriteString(rest[:i])
+			sb.WriteString(attrString(val))
+			rest = rest[i+j+2:]
+		}
+		data[k] = sb.String()
+	}
+	return ""
+}
+
+func attrString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// newClient builds the WeChat client of an app as NewClient does, on the
+// engine's clock, counting token refreshes.
+func (e *Engine) newClient(a *models.App) (*wechat.Client, error) {
+	appID := a.AppID
+	return newClient(e.db, e.cfg.Sealer, a, e.cfg.HTTPClient, e.cfg.Now, func() {
+		e.m.tokenRefreshes.WithLabelValues(appID).Inc()
+	})
+}
+
+// newClient builds the WeChat client of an app the way the engine does:
+// base URL from App.APIBaseURL (WeChat when empty), the secret opened with
+// sealer, tokens shared by every instance through the access_tokens table
+// (as models.WeChatClient does for the console), counting token refreshes.
+// hc nil: the wechat package's default client (10 s timeout).
+func newClient(db *gorm.DB, sealer *models.Sealer, a *models.App, hc *http.Client, now func() time.Time, onRefresh func()) (*wechat.Client, error) {
+	secret, err := sealer.Open(a.SecretEnc)
+	if err != nil {
+		return nil, err
+	}
+	var store wechat.TokenStore = &models.TokenStore{DB: db, Sealer: sealer}
+	if onRefresh != nil {
+		store = countingStore{store, onRefresh}
+	}
+	return wechat.NewClient(wechat.Config{AppID: a.AppID, Secret: secret, BaseURL: a.APIBaseURL, HTTPClient: hc, Store: store, Now: now}), nil
+}
+
+type countingStore struct {
+	wechat.TokenStore
+	onPut func()
+}
+
+func (c countingStore) Put(ctx context.Context, appID string, t wechat.Token) error {
+	c.onPut()
+	return c.TokenStore.Put(ctx, appID, t)
+}
