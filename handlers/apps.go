@@ -189,8 +189,12 @@ func (h *Apps) check(c echo.Context, in *appInput, existing *models.App) (valida
 	return v, errs
 }
 
-// formFromInput re-fills the form after a validation failure (secrets never).
-func formFromInput(id int64, in appInput, existing *models.App, errs Errors) views.AppForm {
+// formFromInput re-fills the form after a validation failure (secrets never:
+// a banner asks to type again the ones that were typed).
+func formFromInput(c echo.Context, id int64, in appInput, existing *models.App, errs Errors) views.AppForm {
+	if in.Secret != "" || in.PushToken != "" || in.AESKey != "" {
+		errs.Add("_", T(c, "apps.retype_secrets"))
+	}
 	f := views.AppForm{ID: id, Name: in.Name, AppID: in.AppID, OriginalID: in.OriginalID, PushMode: in.PushMode, PushFormat: in.PushFormat,
 		APIBaseURL: in.APIBaseURL, RateLimit: in.RateLimit, DailyQuota: in.DailyQuota, Timezone: in.Timezone, QuietStart: in.QuietStart,
 		QuietEnd: in.QuietEnd, QuietPolicy: in.QuietPolicy, MPState: in.MPState, Lang: in.Lang, SyncEveryHours: in.SyncEveryHours,
@@ -231,7 +235,7 @@ func (h *Apps) Create(c echo.Context) error {
 			return Redirect(c, "/settings/apps/"+strconv.FormatInt(a.ID, 10))
 		}
 	}
-	return Render(c, http.StatusUnprocessableEntity, h.page(c, T(c, "apps.add")), views.AppFormPage(formFromInput(0, in, nil, errs)))
+	return Render(c, http.StatusUnprocessableEntity, h.page(c, T(c, "apps.add")), views.AppFormPage(formFromInput(c, 0, in, nil, errs)))
 }
 
 func (h *Apps) load(c echo.Context) (*models.App, error) {
@@ -269,7 +273,7 @@ func (h *Apps) Update(c echo.Context) error {
 	}
 	v, errs := h.check(c, &in, a)
 	if errs.Any() {
-		return Render(c, http.StatusUnprocessableEntity, h.page(c, a.Name), views.AppFormPage(formFromInput(a.ID, in, a, errs)))
+		return Render(c, http.StatusUnprocessableEntity, h.page(c, a.Name), views.AppFormPage(formFromInput(c, a.ID, in, a, errs)))
 	}
 	disabled := in.Disabled == "1"
 	fields := map[string]any{"name": in.Name, "original_id": in.OriginalID, "push_mode": in.PushMode, "push_format": in.PushFormat,

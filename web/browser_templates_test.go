@@ -1,22 +1,31 @@
 package web_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/models/dbtest"
+	"github.com/minipush/minipush/wechat/sandbox"
 )
 
 // The admin's journey of issue 5: add an account pointing at the sandbox,
-// test the connection, sync, add a template from the library, fill it in.
+// test the connection, sync, add a template from the library, fill it in,
+// and test-send it through the delivery engine to a user whose "allow"
+// reached the console as a pushed event.
 func TestBrowserAccountAndTemplates(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
-		app := newTestApp(t, db)
-		_, base := wxSandbox(t)
+		app := newTestApp(t, db, withEngine(t))
+		sb, base := wxSandbox(t)
+		if err := sb.AddApp(sandbox.AppConfig{AppID: testAppID, Secret: testSecret, PushURL: app.srv.URL + "/wx/push/" + testAppID,
+			PushToken: testToken, EncodingAESKey: testAESKey, Safe: true, Format: "json"}); err != nil {
+			t.Fatal(err)
+		}
 		mustStaff(t, db, "boss@example.com", models.RoleAdmin)
 		ctx := browser(t)
 		do(t, ctx,
@@ -38,12 +47,14 @@ func TestBrowserAccountAndTemplates(t *testing.T) {
 			chromedp.SendKeys(`#f-api_base_url`, base),
 			chromedp.Click(`[data-testid=app-submit]`),
 			chromedp.WaitVisible(`[data-testid=error-aes_key]`),
+			chromedp.WaitVisible(`[data-testid=flash]`),
 		)
 		screenshot(t, ctx, "1-app-invalid")
-		// The secret typed before is not sent back: type it again with a good key.
+		// Secrets typed before are not sent back (a banner says so): type them again.
 		do(t, ctx,
 			chromedp.SetValue(`#f-aes_key`, testAESKey),
 			chromedp.SendKeys(`#f-secret`, testSecret),
+			chromedp.SendKeys(`#f-push_token`, testToken),
 			chromedp.Click(`[data-testid=app-submit]`),
 			chromedp.WaitVisible(`[data-testid=push-url]`),
 			chromedp.Click(`[data-testid=app-test]`),
@@ -88,5 +99,52 @@ func TestBrowserAccountAndTemplates(t *testing.T) {
 			t.Fatalf("preview card: %q", card)
 		}
 		screenshot(t, ctx, "5-template")
+
+		// Alice taps "allow" in the mini program: WeChat pushes the event to
+		// the console, which grants her one credit.
+		tpls, err := models.ListTemplates(context.Background(), db, models.TemplateFilter{Status: models.TemplateActive})
+		if err != nil || len(tpls) != 1 {
+			t.Fatalf("templates: %v %v", tpls, err)
+		}
+		wxTpl := tpls[0].TemplateID
+		if err := sb.AddUser(testAppID, "o_alice"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sb.Popup(testAppID, "o_alice", map[string]string{wxTpl: "accept"}); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sb.WaitPushes(wctx); err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx,
+			chromedp.SendKeys(`#f-openid`, "o_alice"),
+			chromedp.Click(`[data-testid=tpl-test-send]`),
+			chromedp.WaitVisible(`#tpl-send-result .flash-success`),
+		)
+		if msg := get(t, ctx, chromedp.Text(`#tpl-send-result`)); !strings.Contains(msg, "msgid") {
+			t.Fatalf("test send answered %q", msg)
+		}
+		screenshot(t, ctx, "6-test-send")
+		if n := sb.Count(testAppID, "o_alice", wxTpl); n != 1 {
+			t.Fatalf("the sandbox counted %d messages to Alice, want 1", n)
+		}
+		var n int64
+		db.Model(&models.Delivery{}).Count(&n)
+		if n != 1 {
+			t.Fatalf("one click made %d deliveries", n)
+		}
+		// Her one credit is spent: a second test send is not even attempted.
+		do(t, ctx,
+			chromedp.Click(`[data-testid=tpl-test-send]`),
+			chromedp.WaitVisible(`#tpl-send-result .flash-error`),
+		)
+		if msg := get(t, ctx, chromedp.Text(`#tpl-send-result`)); !strings.Contains(msg, "no subscription left") {
+			t.Fatalf("second test send answered %q", msg)
+		}
+		if n := sb.Count(testAppID, "o_alice", wxTpl); n != 1 {
+			t.Fatalf("after the second test send the sandbox counted %d messages", n)
+		}
 	})
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"gorm.io/gorm"
 
+	"github.com/minipush/minipush/handlers"
 	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/web"
 )
 
@@ -48,7 +50,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newTestApp(t *testing.T, db *gorm.DB) *testApp {
+func newTestApp(t *testing.T, db *gorm.DB, opts ...func(*web.Deps)) *testApp {
 	t.Helper()
 	key, _ := models.ParseSecretKey(models.NewSecretKey())
 	sealer, err := models.NewSealer(key)
@@ -57,7 +59,11 @@ func newTestApp(t *testing.T, db *gorm.DB) *testApp {
 	}
 	logs := &syncBuffer{}
 	loc, _ := time.LoadLocation("Asia/Shanghai")
-	s := web.New(web.Deps{DB: db, Logger: slog.New(slog.NewTextHandler(logs, nil)), Sealer: sealer, Location: loc})
+	deps := web.Deps{DB: db, Logger: slog.New(slog.NewTextHandler(logs, nil)), Sealer: sealer, Location: loc}
+	for _, o := range opts {
+		o(&deps)
+	}
+	s := web.New(deps)
 	srv := httptest.NewServer(s.Echo)
 	t.Cleanup(srv.Close)
 	return &testApp{t: t, db: db, srv: srv, log: logs}
@@ -191,3 +197,24 @@ func mustStaff(t *testing.T, db *gorm.DB, email string, role models.Role) *model
 }
 
 func id(n int64) string { return strconv.FormatInt(n, 10) }
+
+// withEngine runs a delivery engine for the test app, as serve does.
+func withEngine(t *testing.T) func(*web.Deps) {
+	return func(d *web.Deps) {
+		e, err := scheduler.NewEngine(scheduler.Config{DB: d.DB, Sealer: d.Sealer, Logger: d.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = e.Stop(ctx)
+		})
+		d.Events = e
+		d.TestSender = handlers.QueueSender{DB: d.DB, Engine: e}
+		d.Metrics = e.MetricsHandler()
+	}
+}

@@ -179,6 +179,7 @@ var catalog = map[string][2]string{
 	"apps.appid_invalid":        {"AppID 应为 wx 加 16 位字母或数字，例如 wx0123456789abcdef。", "An AppID is wx followed by 16 letters or digits, e.g. wx0123456789abcdef."},
 	"apps.appid_taken":          {"该 AppID 已经登记过了。", "This AppID is registered already."},
 	"apps.secret_help":          {"AppSecret 加密保存，不会再显示。", "The AppSecret is stored encrypted and never shown again."},
+	"apps.retype_secrets":       {"请修正标红的项。出于安全考虑，AppSecret、Token 和 EncodingAESKey 不会回填，请重新输入。", "Fix the fields in red. For safety the AppSecret, Token and EncodingAESKey are not filled back: type them again."},
 	"apps.secret_set":           {"已设置；留空则保持不变。", "Set; leave blank to keep it."},
 	"apps.secret_invalid":       {"AppSecret 应为 16–64 位字母或数字（通常 32 位），请从微信公众平台复制。", "An AppSecret is 16–64 letters or digits (usually 32): copy it from WeChat's console."},
 	"apps.original_id":          {"原始 ID", "Original ID"},
