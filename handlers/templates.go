@@ -489,6 +489,8 @@ func (h *Templates) TestSend(c echo.Context) error {
 	case problem != "":
 	case openid == "":
 		problem = T(c, "tpl.test_send_openid")
+	case utf8.RuneCountInString(page) > 180 || utf8.RuneCountInString(openid) > 64:
+		problem = T(c, "tpl.test_send_too_long")
 	case t.Status == models.TemplateDeleted:
 		problem = T(c, "tpl.test_send_deleted")
 	case h.Sender == nil:

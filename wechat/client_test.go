@@ -471,8 +471,12 @@ func TestOutcomeUnknownVersusNotSent(t *testing.T) {
 		})
 		_, err := send(e.client(), user1, tplID)
 		var re *wechat.RequestError
-		if !errors.Is(err, wechat.ErrOutcomeUnknown) || !errors.As(err, &re) || re.StatusCode != 502 {
+		// No backend took it: transient, retried (a 500 or 504 stays unknown).
+		if errors.Is(err, wechat.ErrOutcomeUnknown) || !errors.As(err, &re) || re.StatusCode != 502 || !re.Unserved() {
 			t.Fatalf("err = %v", err)
+		}
+		if cl, _ := wechat.Classify(err); cl != wechat.ClassTransient {
+			t.Fatalf("class %s", cl)
 		}
 	})
 

@@ -267,9 +267,18 @@ func (e *RequestError) Is(target error) bool {
 	case ErrNotSent:
 		return !e.Written
 	case ErrOutcomeUnknown:
-		return e.Written && !e.Idempotent
+		return e.Written && !e.Idempotent && !e.Unserved()
 	}
 	return false
+}
+
+// Unserved tells whether the answer was an HTTP 502 or 503: a gateway
+// saying no backend took the request. Such a send is transient and retried
+// (issue 4: "5xx → retry"). A 500 or 504 (the backend may have acted, or
+// timed out while acting) stays outcome unknown, so it is never blindly
+// resent: WeChat's sent event settles it.
+func (e *RequestError) Unserved() bool {
+	return e.StatusCode == 502 || e.StatusCode == 503
 }
 
 // TokenError wraps a failure to obtain an access token for a call. The call

@@ -57,6 +57,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 	noMigrate := fs.Bool("no-migrate", noMigrateEnv, "do not apply migrations at start-up; refuse to start on an old schema (env MINIPUSH_NO_MIGRATE)")
 	trustProxy := fs.Bool("trust-proxy", trustProxyEnv, "take client address and scheme from X-Forwarded-For/-Proto (only behind a proxy you control) (env MINIPUSH_TRUST_PROXY)")
+	var ecfg engineFlags
+	if err := ecfg.register(fs); err != nil {
+		return err
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: minipush serve [flags]\n\nRuns the web console on --addr against --db. Migrations are applied first unless --no-migrate.\nMINIPUSH_SECRET_KEY (base64, 32 bytes) encrypts app secrets; on SQLite one is generated into the data folder when unset.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -100,7 +104,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	engine, err := scheduler.NewEngine(scheduler.Config{DB: db, Sealer: sealer, Logger: log, InstanceID: holder})
+	engine, err := scheduler.NewEngine(scheduler.Config{DB: db, Sealer: sealer, Logger: log, InstanceID: holder,
+		Workers: ecfg.workers, BatchSize: ecfg.batch, Concurrency: ecfg.inflight, MaxAttempts: ecfg.attempts})
 	if err != nil {
 		return err
 	}
@@ -116,11 +121,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	})
 	// Shutdown order: HTTP has stopped accepting (Start returned); now the
 	// cron stops and running jobs finish (bounded); the database closes last.
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	jctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if jerr := runner.Stop(sctx); jerr != nil {
+	if jerr := runner.Stop(jctx); jerr != nil {
 		log.Warn("jobs at shutdown", "err", jerr)
 	}
+	sctx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
 	// Send workers stop claiming; in-flight sends finish or are released
 	// within the bound; then the database closes (deferred above).
 	if eerr := engine.Stop(sctx); eerr != nil {
@@ -174,4 +181,29 @@ func envBool(name string) (bool, error) {
 		return false, fmt.Errorf("%s=%q: use true or false", name, v)
 	}
 	return b, nil
+}
+
+// engineFlags size the delivery engine of this instance.
+type engineFlags struct {
+	workers, batch, inflight, attempts int
+}
+
+func (f *engineFlags) register(fs *flag.FlagSet) error {
+	var errs []error
+	num := func(p *int, name, env, usage string) {
+		def := 0
+		if v := os.Getenv(env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				errs = append(errs, fmt.Errorf("%s=%q: use a whole number of at least 1", env, v))
+			}
+			def = n
+		}
+		fs.IntVar(p, name, def, usage+" (env "+env+"; 0: the engine's default)")
+	}
+	num(&f.workers, "workers", "MINIPUSH_WORKERS", "send workers in this instance")
+	num(&f.batch, "batch", "MINIPUSH_BATCH", "deliveries one worker claims at a time")
+	num(&f.inflight, "in-flight", "MINIPUSH_IN_FLIGHT", "WeChat requests one worker keeps in flight")
+	num(&f.attempts, "max-attempts", "MINIPUSH_MAX_ATTEMPTS", "calls for one delivery on transient errors before it fails and its credit is given back")
+	return errors.Join(errs...)
 }

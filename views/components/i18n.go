@@ -305,6 +305,7 @@ var catalog = map[string][2]string{
 	"tpl.test_send":             {"测试发送", "Test send"},
 	"tpl.test_send_invalid":     {"有关键词不符合取值规则，请先修正标红的项。", "Some keywords break their rule: fix the ones in red first."},
 	"tpl.test_send_openid":      {"请填写测试接收人的 openid。", "Enter the test recipient's openid."},
+	"tpl.test_send_too_long":    {"跳转页面最多 180 个字符，openid 最多 64 个字符。", "The page takes at most 180 characters and the openid at most 64."},
 	"tpl.test_send_deleted":     {"模板已删除，不能发送。", "The template is deleted: it cannot be sent."},
 	"tpl.test_send_unavailable": {"发送引擎未运行，无法测试发送。", "The delivery engine is not running: test sends are unavailable."},
 	"tpl.test_send_failed":      {"无法排入发送队列：%s", "Could not queue the message: %s"},
