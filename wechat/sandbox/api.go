@@ -175,11 +175,12 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, wechat.CodeBadJSON, "data format error")
 		return
 	}
-	var u *user
+	var u userRef
+	found := false
 	if req.ToUser != "" {
-		u = a.user(req.ToUser)
+		u, found = a.user(req.ToUser)
 	}
-	if u == nil {
+	if !found {
 		s.writeErr(w, wechat.CodeInvalidOpenID, "invalid openid")
 		return
 	}
@@ -239,20 +240,20 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 
 	longTerm := t.Type == wechat.TemplateLongTerm
-	u.mu.Lock()
-	sb := u.subs[t.PriTmplID]
+	u.sh.mu.Lock()
+	sb := u.sh.subLocked(u.i, t.sid, false)
 	if sb == nil || (longTerm && !sb.longTerm) || (!longTerm && sb.credits <= 0) {
-		u.mu.Unlock()
+		u.sh.mu.Unlock()
 		s.writeErr(w, wechat.CodeUserRefused, "user refuse to accept the msg")
 		return
 	}
-	if u.inFlight > 0 {
-		u.mu.Unlock()
+	if u.sh.users[u.i].inFlight {
+		u.sh.mu.Unlock()
 		s.writeErr(w, wechat.CodeConcurrentSend, "concurrent send to the same user, retry later")
 		return
 	}
 	if !a.reserveQuota(limit) {
-		u.mu.Unlock()
+		u.sh.mu.Unlock()
 		s.writeErr(w, wechat.CodeDailyQuota, "reach max api daily quota limit")
 		return
 	}
@@ -260,12 +261,12 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		sb.credits--
 	}
 	sb.accepted++
-	u.inFlight++
-	u.mu.Unlock()
+	u.sh.users[u.i].inFlight = true
+	u.sh.mu.Unlock()
 	s.accepted.Add(1)
 	msgID := s.msgBase + s.msgSeq.Add(1)
 
-	s.pushSent(a, u.openid, t.PriTmplID, msgID, f, now)
+	s.pushSent(a, req.ToUser, t.PriTmplID, msgID, f, now)
 
 	if f != nil && f.Latency > 0 {
 		timer := time.NewTimer(f.Latency)
@@ -275,9 +276,9 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 			timer.Stop()
 		}
 	}
-	u.mu.Lock()
-	u.inFlight--
-	u.mu.Unlock()
+	u.sh.mu.Lock()
+	u.sh.users[u.i].inFlight = false
+	u.sh.mu.Unlock()
 
 	if f != nil && f.TimeoutAfterCountRate > 0 && rand.Float64() < f.TimeoutAfterCountRate {
 		// Counted and pushed, but the caller never hears back.

@@ -83,6 +83,11 @@ type app struct {
 
 	users [userShards]userShard
 
+	// interned template ids of subscriptions (see internTpl)
+	tplIDMu  sync.Mutex
+	tplIDs   map[string]uint32
+	tplNames []string
+
 	// daily quota
 	quotaMu  sync.Mutex
 	quotaDay atomic.Int64
@@ -95,29 +100,149 @@ type tmpl struct {
 	tid    int64
 	kids   []int64
 	banned atomic.Bool
+	sid    uint32 // interned PriTmplID (app.internTpl)
 }
 
-const userShards = 64
+// Users are kept compactly so a million of them fit in a few tens of MB
+// and cost the garbage collector nothing to scan: each shard holds its
+// users in one slice of fixed-size records without pointers, their openids
+// back to back in one byte arena, and an open-addressing table (linear
+// probing) of record numbers keyed by the openid's hash. A user's first
+// subscription lives in its record; further ones (rare) in a map of the
+// shard. Template ids are interned per app as small integers. One mutex per
+// shard guards its users: every critical section is a few field updates.
+const userShards = 256
+
+// maxOpenIDLen bounds an openid (WeChat's are 28 bytes).
+const maxOpenIDLen = 1024
 
 type userShard struct {
-	mu sync.RWMutex
-	m  map[string]*user
+	mu    sync.Mutex
+	slots []uint32 // 1 + user index, 0: empty; len is a power of two
+	arena []byte   // openids, back to back
+	users []user
+	more  map[uint32][]sub // user index → subscriptions beyond the first
 }
 
 type user struct {
-	openid string
-	mu     sync.Mutex
-	// inFlight counts sends to this user being processed (43108).
-	inFlight int
-	subs     map[string]*sub // template id →
+	off uint32 // openid = arena[off : off+n]
+	n   uint16
+	// inFlight: a send to this user is being processed (another one gets
+	// 43108). Sends are checked and marked under the shard's lock, so
+	// there is never more than one.
+	inFlight bool
+	sub      sub // the first subscription (tpl 0: none yet)
 }
 
 type sub struct {
-	credits  int   // one-time credits left
-	longTerm bool  // long-term subscription on
-	accepted int64 // messages accepted (sends answered ok or cut after counting)
-	accepts  int64 // accepts received (popup / grant)
-	rejects  int64 // rejects received (popup / settings)
+	tpl      uint32 // interned template id (app.internTpl); 0: unused
+	credits  int32  // one-time credits left
+	accepted uint32 // messages accepted (sends answered ok or cut after counting)
+	accepts  uint32 // accepts received (popup / grant)
+	rejects  uint32 // rejects received (popup / settings)
+	longTerm bool   // long-term subscription on
+}
+
+// userRef names a user: its shard and index there.
+type userRef struct {
+	sh *userShard
+	i  uint32
+}
+
+func (sh *userShard) openid(u *user) string { return string(sh.arena[u.off : u.off+uint32(u.n)]) }
+
+// slot is where probing for hash h starts (the low bits chose the shard).
+func slot(h uint64, mask int) int { return int(h>>8) & mask }
+
+// findLocked returns 1 + the index of openid (hash h), 0 when unknown.
+func (sh *userShard) findLocked(h uint64, openid string) uint32 {
+	if len(sh.slots) == 0 {
+		return 0
+	}
+	mask := len(sh.slots) - 1
+	for j := slot(h, mask); ; j = (j + 1) & mask {
+		v := sh.slots[j]
+		if v == 0 {
+			return 0
+		}
+		u := &sh.users[v-1]
+		if string(sh.arena[u.off:u.off+uint32(u.n)]) == openid {
+			return v
+		}
+	}
+}
+
+// addLocked adds an unknown openid (hash h) and returns its index.
+func (sh *userShard) addLocked(h uint64, openid string) uint32 {
+	if (len(sh.users)+1)*4 > len(sh.slots)*3 { // keep the table at most 3/4 full
+		sh.growLocked()
+	}
+	i := uint32(len(sh.users))
+	sh.users = append(sh.users, user{off: uint32(len(sh.arena)), n: uint16(len(openid))})
+	sh.arena = append(sh.arena, openid...)
+	sh.placeLocked(h, i)
+	return i
+}
+
+func (sh *userShard) placeLocked(h uint64, i uint32) {
+	mask := len(sh.slots) - 1
+	j := slot(h, mask)
+	for sh.slots[j] != 0 {
+		j = (j + 1) & mask
+	}
+	sh.slots[j] = i + 1
+}
+
+func (sh *userShard) growLocked() {
+	sh.slots = make([]uint32, max(2*len(sh.slots), 16))
+	for i := range sh.users {
+		u := &sh.users[i]
+		sh.placeLocked(maphash.Bytes(seed, sh.arena[u.off:u.off+uint32(u.n)]), uint32(i))
+	}
+}
+
+// subLocked returns the user's subscription to template tpl; when it has
+// none, a new one if create, else nil. The pointer is valid until the
+// shard's lock is released.
+func (sh *userShard) subLocked(i, tpl uint32, create bool) *sub {
+	u := &sh.users[i]
+	if u.sub.tpl == tpl {
+		return &u.sub
+	}
+	if u.sub.tpl == 0 {
+		if !create {
+			return nil
+		}
+		u.sub = sub{tpl: tpl}
+		return &u.sub
+	}
+	more := sh.more[i]
+	for j := range more {
+		if more[j].tpl == tpl {
+			return &more[j]
+		}
+	}
+	if !create {
+		return nil
+	}
+	if sh.more == nil {
+		sh.more = make(map[uint32][]sub)
+	}
+	more = append(more, sub{tpl: tpl})
+	sh.more[i] = more
+	return &more[len(more)-1]
+}
+
+// subsLocked calls fn with each subscription the user has.
+func (sh *userShard) subsLocked(i uint32, fn func(*sub)) {
+	u := &sh.users[i]
+	if u.sub.tpl == 0 {
+		return
+	}
+	fn(&u.sub)
+	for j := range sh.more[i] {
+		fn(&sh.more[i][j])
+	}
 }
 
 type tokenInfo struct {
@@ -131,31 +256,59 @@ type tokenInfo struct {
 
 var seed = maphash.MakeSeed()
 
-func (a *app) shard(openid string) *userShard {
-	return &a.users[maphash.String(seed, openid)%userShards]
+func (a *app) shard(openid string) (*userShard, uint64) {
+	h := maphash.String(seed, openid)
+	return &a.users[h%userShards], h
 }
 
-func (a *app) user(openid string) *user {
-	sh := a.shard(openid)
-	sh.mu.RLock()
-	u := sh.m[openid]
-	sh.mu.RUnlock()
-	return u
+// user finds a user; ok is false when the openid is unknown.
+func (a *app) user(openid string) (userRef, bool) {
+	sh, h := a.shard(openid)
+	sh.mu.Lock()
+	i := sh.findLocked(h, openid)
+	sh.mu.Unlock()
+	return userRef{sh, i - 1}, i != 0
 }
 
-func (a *app) addUser(openid string) *user {
-	sh := a.shard(openid)
+// addUser returns the user, added if unknown.
+func (a *app) addUser(openid string) (userRef, error) {
+	if openid == "" {
+		return userRef{}, errors.New("sandbox: empty openid")
+	}
+	if len(openid) > maxOpenIDLen {
+		return userRef{}, fmt.Errorf("sandbox: openid longer than %d bytes", maxOpenIDLen)
+	}
+	sh, h := a.shard(openid)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if u := sh.m[openid]; u != nil {
-		return u
+	if i := sh.findLocked(h, openid); i != 0 {
+		return userRef{sh, i - 1}, nil
 	}
-	if sh.m == nil {
-		sh.m = make(map[string]*user)
+	return userRef{sh, sh.addLocked(h, openid)}, nil
+}
+
+// internTpl returns the small integer standing for a template id in the
+// users' subscriptions (never 0; the same id always gets the same number).
+func (a *app) internTpl(id string) uint32 {
+	a.tplIDMu.Lock()
+	defer a.tplIDMu.Unlock()
+	if n := a.tplIDs[id]; n != 0 {
+		return n
 	}
-	u := &user{openid: openid, subs: make(map[string]*sub)}
-	sh.m[openid] = u
-	return u
+	if a.tplIDs == nil {
+		a.tplIDs = make(map[string]uint32)
+	}
+	a.tplNames = append(a.tplNames, id)
+	n := uint32(len(a.tplNames))
+	a.tplIDs[id] = n
+	return n
+}
+
+// tplName is the template id an interned number stands for.
+func (a *app) tplName(n uint32) string {
+	a.tplIDMu.Lock()
+	defer a.tplIDMu.Unlock()
+	return a.tplNames[n-1]
 }
 
 func (a *app) template(id string) *tmpl {
@@ -181,6 +334,7 @@ func (a *app) putTemplate(t *tmpl) {
 }
 
 func (a *app) putTemplateLocked(t *tmpl) {
+	t.sid = a.internTpl(t.PriTmplID)
 	next := make(map[string]*tmpl)
 	if m := a.templates.Load(); m != nil {
 		for k, v := range *m {
