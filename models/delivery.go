@@ -205,8 +205,14 @@ func EnqueueDeliveries(ctx context.Context, db *gorm.DB, nds []NewDelivery) (int
 	var n int64
 	err := retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
 		n = 0
-		for start := 0; start < len(rows); start += 500 {
-			end := min(start+500, len(rows))
+		// SQLite's driver binds arguments in time quadratic in their
+		// number: smaller statements there (all in one transaction).
+		chunk := 500
+		if !IsMySQL(tx) {
+			chunk = 50
+		}
+		for start := 0; start < len(rows); start += chunk {
+			end := min(start+chunk, len(rows))
 			res := insertIgnore(tx).Create(rows[start:end])
 			if res.Error != nil {
 				return translate(res.Error)
@@ -349,7 +355,8 @@ type ClaimResult struct {
 // has a single writer), each is decided, credits of one-time templates are
 // spent with one conditional UPDATE (credits > 0) and logged, users without
 // credit are skipped with reason no_subscription, and the rest are marked
-// sending with a lease, one more attempt and called_at = Now.
+// sending with a lease and one more attempt (called_at is set by MarkCalled
+// just before each request leaves).
 func ClaimDeliveries(ctx context.Context, db *gorm.DB, req ClaimRequest) (*ClaimResult, error) {
 	var res *ClaimResult
 	err := retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
@@ -389,7 +396,7 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 			ID         int64
 			Attributes string
 		}
-		if err := tx.Model(&User{}).Select("id, attributes").Where("id IN ?", attrUsers).Scan(&us).Error; err != nil {
+		if err := tx.Model(&User{}).Select("id, attributes").Where("id IN " + inList(uniq(attrUsers))).Scan(&us).Error; err != nil {
 			return nil, err
 		}
 		for _, u := range us {
@@ -412,7 +419,7 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 	subs := map[subKey]*Subscription{}
 	if len(userIDs) > 0 {
 		var list []Subscription
-		sq := tx.Where("user_id IN ? AND template_id IN ?", uniq(userIDs), uniq(tplIDs))
+		sq := tx.Where("user_id IN " + inList(uniq(userIDs)) + " AND template_id IN " + inList(uniq(tplIDs)))
 		if IsMySQL(tx) {
 			sq = sq.Clauses(lockingClause())
 		}
@@ -432,6 +439,7 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 	defers := map[time.Time][]int64{}
 	var renderedIDs []int64
 	var renderedData []any
+	var refundSkipped []*Delivery
 	spendCount := map[int64]int{}
 	for i := range rows {
 		d := &rows[i]
@@ -473,6 +481,11 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 		case ActSkip:
 			g := skipGroup{dec.Reason, truncate(dec.Msg, 190)}
 			skips[g] = append(skips[g], d.ID)
+			if d.CreditSpent {
+				// Spent by an earlier attempt that WeChat did not deliver:
+				// skipped now, so no call will use it. Give it back.
+				refundSkipped = append(refundSkipped, d)
+			}
 			res.Skipped[dec.Reason]++
 			st.Move(d.AppID, d.RunID, DeliveryQueued, DeliverySkipped, dec.Reason)
 		case ActDefer:
@@ -501,7 +514,7 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 		}
 		if len(once) > 0 {
 			sort.Slice(once, func(i, j int) bool { return once[i] < once[j] })
-			r := tx.Exec("UPDATE subscriptions SET credits = credits - 1, updated_at = ? WHERE id IN ? AND credits > 0", now, once)
+			r := tx.Exec("UPDATE subscriptions SET credits = credits - 1, updated_at = ? WHERE id IN "+inList(once)+" AND credits > 0", now)
 			if r.Error != nil {
 				return nil, r.Error
 			}
@@ -509,38 +522,56 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 				return nil, errCreditRace
 			}
 		}
-		if err := tx.CreateInBatches(events, 500).Error; err != nil {
+		if err := insertSpendEvents(tx, events); err != nil {
 			return nil, translate(err)
 		}
 	}
 	if len(sendIDs) > 0 {
+		// One UPDATE marks the batch sending, sets credit_spent on the rows
+		// whose credit was spent now (all of them, usually) and stores the
+		// rendered values.
 		leaseUntil := now.Add(req.LeaseFor)
-		if err := tx.Exec(`UPDATE deliveries SET status = ?, reason = '', lease_owner = ?, lease_until = ?, called_at = ?,
-			attempts = attempts + 1, updated_at = ? WHERE id IN ?`,
-			DeliverySending, req.Owner, leaseUntil, now, now, sendIDs).Error; err != nil {
-			return nil, err
-		}
-		if len(newlySpent) > 0 {
-			if err := tx.Exec("UPDATE deliveries SET credit_spent = ? WHERE id IN ?", true, newlySpent).Error; err != nil {
-				return nil, err
-			}
+		// called_at is cleared: MarkCalled sets it just before the request
+		// leaves, so lease recovery can tell started rows from waiting ones.
+		set := "status = ?, reason = '', lease_owner = ?, lease_until = ?, called_at = NULL, attempts = attempts + 1, updated_at = ?"
+		args := []any{DeliverySending, req.Owner, leaseUntil, now}
+		switch {
+		case len(newlySpent) == 0:
+		case len(newlySpent) == len(sendIDs):
+			set += ", credit_spent = ?"
+			args = append(args, true)
+		default:
+			set += ", credit_spent = CASE WHEN id IN " + inList(newlySpent) + " THEN ? ELSE credit_spent END"
+			args = append(args, true)
 		}
 		if len(renderedIDs) > 0 {
-			sql, args := caseSQL("data", renderedIDs, renderedData)
-			args = append(args, renderedIDs)
-			if err := tx.Exec("UPDATE deliveries SET data = "+sql+" WHERE id IN ?", args...).Error; err != nil {
-				return nil, err
-			}
+			sql, cargs := caseSQL("data", renderedIDs, renderedData)
+			set += ", data = " + sql
+			args = append(args, cargs...)
+		}
+		if err := tx.Exec("UPDATE deliveries SET "+set+" WHERE id IN "+inList(sendIDs), args...).Error; err != nil {
+			return nil, err
 		}
 	}
 	for g, ids := range skips {
-		if err := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, errmsg = ?, settled_at = ?, updated_at = ? WHERE id IN ?`,
-			DeliverySkipped, g.reason, g.msg, now, now, ids).Error; err != nil {
+		if err := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, errmsg = ?, settled_at = ?, updated_at = ? WHERE id IN `+inList(ids),
+			DeliverySkipped, g.reason, g.msg, now, now).Error; err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range refundSkipped {
+		tplID, delivID := d.TemplateID, d.ID
+		c := CreditChange{AppID: d.AppID, UserID: d.UserID, TemplateID: tplID, Source: SourceEngine, DeliveryID: &delivID,
+			DedupKey: dedupKey("refund", d.ID), Now: now}
+		if _, err := refundTx(tx, &c); err != nil {
+			return nil, err
+		}
+		if err := tx.Exec("UPDATE deliveries SET credit_spent = ? WHERE id = ?", false, d.ID).Error; err != nil {
 			return nil, err
 		}
 	}
 	for until, ids := range defers {
-		if err := tx.Exec("UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE id IN ?", until, now, ids).Error; err != nil {
+		if err := tx.Exec("UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE id IN "+inList(ids), until, now).Error; err != nil {
 			return nil, err
 		}
 	}
@@ -555,7 +586,7 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 	for i := range rows {
 		if sendSet[rows[i].ID] {
 			d := rows[i]
-			d.Status, d.Reason, d.LeaseOwner, d.LeaseUntil, d.CalledAt = DeliverySending, "", req.Owner, &leaseUntil, &now
+			d.Status, d.Reason, d.LeaseOwner, d.LeaseUntil, d.CalledAt = DeliverySending, "", req.Owner, &leaseUntil, nil
 			d.Attempts++
 			res.Send = append(res.Send, d)
 		}
@@ -659,8 +690,8 @@ func applyOutcomesTx(tx *gorm.DB, owner string, now time.Time, window time.Durat
 			ids[i] = o.D.ID
 		}
 		sql, args := outcomeSet(g, os, now)
-		args = append(args, ids, DeliverySending, owner)
-		r := tx.Exec("UPDATE deliveries SET "+sql+" WHERE id IN ? AND status = ? AND lease_owner = ?", args...)
+		args = append(args, DeliverySending, owner)
+		r := tx.Exec("UPDATE deliveries SET "+sql+" WHERE id IN "+inList(ids)+" AND status = ? AND lease_owner = ?", args...)
 		if r.Error != nil {
 			return r.Error
 		}
@@ -703,11 +734,11 @@ func outcomeSet(g outGroup, os []*Outcome, now time.Time) (string, []any) {
 	}
 	switch g.status {
 	case DeliverySent:
-		ms := make([]any, len(os))
+		ms := make([]int64, len(os))
 		for i, o := range os {
 			ms[i] = o.MsgID
 		}
-		addCase("msgid", ms)
+		sb.WriteString(", msgid = " + caseIntSQL(ids, ms))
 		sb.WriteString(", errcode = 0, errmsg = '', sent_at = ?")
 		args = append(args, now)
 	case DeliveryFailed:
@@ -756,7 +787,7 @@ func outcomeSideEffects(tx *gorm.DB, now time.Time, outs []Outcome) error {
 		}
 	}
 	if len(unspent) > 0 {
-		return tx.Exec("UPDATE deliveries SET credit_spent = ? WHERE id IN ?", false, unspent).Error
+		return tx.Exec("UPDATE deliveries SET credit_spent = ? WHERE id IN "+inList(unspent), false).Error
 	}
 	return nil
 }
@@ -825,16 +856,17 @@ func applyOneOutcomeTx(tx *gorm.DB, now time.Time, window time.Duration, o *Outc
 
 // ---- leases ----
 
-// RecoverExpiredLeases turns deliveries left sending past their lease (the
-// instance died or hung mid-send) into unknown: the call may have reached
-// WeChat, so they are never resent blindly; a sent event or staff settle
-// them. owner, when not empty, limits it to that instance's rows whatever
+// RecoverExpiredLeases handles deliveries left sending past their lease
+// (the instance died or hung mid-send): those whose call had started become
+// unknown (the call may have reached WeChat, so they are never resent
+// blindly; a sent event or staff settle them); those still waiting for
+// their turn go back to the queue. owner, when not empty, limits it to that instance's rows whatever
 // their lease (used at shutdown). It returns how many it changed.
 func RecoverExpiredLeases(ctx context.Context, db *gorm.DB, now time.Time, owner string, limit int) (int, error) {
 	n := 0
 	now = now.UTC()
 	err := retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
-		q := tx.Select("id, app_id, run_id").Where("status = ?", DeliverySending)
+		q := tx.Select("id, app_id, run_id, called_at").Where("status = ?", DeliverySending)
 		if owner != "" {
 			q = q.Where("lease_owner = ?", owner)
 		} else {
@@ -852,23 +884,45 @@ func RecoverExpiredLeases(ctx context.Context, db *gorm.DB, now time.Time, owner
 			n = 0
 			return nil
 		}
-		ids := make([]int64, len(rows))
+		// Rows whose request had started (called_at set) may have reached
+		// WeChat: unknown, never resent. Rows still waiting for their turn
+		// (called_at NULL) provably were not sent: back to the queue, their
+		// credit stays spent for the next attempt.
+		var called, waiting []int64
 		st := StatDeltas{}
 		for i := range rows {
-			ids[i] = rows[i].ID
-			st.Move(rows[i].AppID, rows[i].RunID, DeliverySending, DeliveryUnknown, "")
+			if rows[i].CalledAt != nil {
+				called = append(called, rows[i].ID)
+				st.Move(rows[i].AppID, rows[i].RunID, DeliverySending, DeliveryUnknown, "")
+			} else {
+				waiting = append(waiting, rows[i].ID)
+				st.Move(rows[i].AppID, rows[i].RunID, DeliverySending, DeliveryQueued, "")
+			}
 		}
-		r := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, errmsg = ?, lease_owner = '', lease_until = NULL, updated_at = ?
-			WHERE id IN ? AND status = ?`, DeliveryUnknown, ReasonLeaseExpired,
-			"the instance sending it stopped before WeChat answered: it is not resent; subscribe_msg_sent_event or staff settle it",
-			now, ids, DeliverySending)
-		if r.Error != nil {
-			return r.Error
+		var changed int64
+		if len(called) > 0 {
+			r := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, errmsg = ?, lease_owner = '', lease_until = NULL, updated_at = ?
+				WHERE id IN ? AND status = ?`, DeliveryUnknown, ReasonLeaseExpired,
+				"the instance sending it stopped before WeChat answered: it is not resent; subscribe_msg_sent_event or staff settle it",
+				now, called, DeliverySending)
+			if r.Error != nil {
+				return r.Error
+			}
+			changed += r.RowsAffected
 		}
-		if r.RowsAffected != int64(len(ids)) {
+		if len(waiting) > 0 {
+			r := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, lease_owner = '', lease_until = NULL, next_attempt_at = ?,
+				attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = ? WHERE id IN ? AND status = ?`,
+				DeliveryQueued, ReasonRetry, now, now, waiting, DeliverySending)
+			if r.Error != nil {
+				return r.Error
+			}
+			changed += r.RowsAffected
+		}
+		if changed != int64(len(rows)) {
 			return errLeaseLost
 		}
-		n = len(ids)
+		n = len(rows)
 		return applyStats(tx, st)
 	})
 	return n, err
@@ -981,8 +1035,8 @@ func SettlePendingSentEvents(ctx context.Context, db *gorm.DB, since, byWindowAf
 			evIDs, evDeliv = evIDs[:len(evIDs)-1], evDeliv[:len(evDeliv)-1]
 		}
 		if len(okIDs) > 0 {
-			r := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, settled_at = ?, updated_at = ? WHERE id IN ? AND status = ?`,
-				DeliveryDelivered, ReasonSentEvent, now, now, okIDs, DeliverySent)
+			r := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, settled_at = ?, updated_at = ? WHERE id IN `+inList(okIDs)+` AND status = ?`,
+				DeliveryDelivered, ReasonSentEvent, now, now, DeliverySent)
 			if r.Error != nil {
 				return r.Error
 			}
@@ -991,13 +1045,7 @@ func SettlePendingSentEvents(ctx context.Context, db *gorm.DB, since, byWindowAf
 			}
 		}
 		if len(evIDs) > 0 {
-			vals := make([]any, len(evIDs))
-			for i, id := range evDeliv {
-				vals[i] = id
-			}
-			sql, args := caseSQL("delivery_id", evIDs, vals)
-			args = append(args, evIDs)
-			if err := tx.Exec("UPDATE sent_events SET delivery_id = "+sql+" WHERE id IN ?", args...).Error; err != nil {
+			if err := tx.Exec("UPDATE sent_events SET delivery_id = " + caseIntSQL(evIDs, evDeliv) + " WHERE id IN " + inList(evIDs)).Error; err != nil {
 				return err
 			}
 		}
@@ -1085,17 +1133,109 @@ func matchSentEventTx(tx *gorm.DB, e *SentEvent, now time.Time, window time.Dura
 
 // ---- helpers ----
 
-// caseSQL returns "CASE id WHEN ? THEN ? ... END" and its arguments.
+// Statements over a batch write its ids (and other integers the engine
+// made) as literals: it keeps the arguments to the strings and times.
+// Fewer placeholders is cheaper on both databases, and on SQLite it avoids
+// the driver's binding, which is quadratic in the number of arguments.
+
+// inList returns "(1,2,3)" ("(NULL)" when empty: matches nothing).
+func inList(ids []int64) string {
+	if len(ids) == 0 {
+		return "(NULL)"
+	}
+	b := make([]byte, 0, 2+8*len(ids))
+	b = append(b, '(')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ')'))
+}
+
+// caseSQL returns "CASE id WHEN 1 THEN ? ... END" and its arguments.
 func caseSQL(col string, ids []int64, vals []any) (string, []any) {
 	var sb strings.Builder
-	args := make([]any, 0, 2*len(ids))
+	args := make([]any, 0, len(ids))
 	sb.WriteString("CASE id")
 	for i, id := range ids {
-		sb.WriteString(" WHEN ? THEN ?")
-		args = append(args, id, vals[i])
+		sb.WriteString(" WHEN ")
+		sb.WriteString(strconv.FormatInt(id, 10))
+		sb.WriteString(" THEN ?")
+		args = append(args, vals[i])
 	}
 	sb.WriteString(" ELSE " + col + " END")
 	return sb.String(), args
+}
+
+// caseIntSQL returns "CASE id WHEN 1 THEN 10 ... END" (integers only).
+func caseIntSQL(ids, vals []int64) string {
+	b := make([]byte, 0, 16+40*len(ids))
+	b = append(b, "CASE id"...)
+	for i, id := range ids {
+		b = append(b, " WHEN "...)
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, " THEN "...)
+		b = strconv.AppendInt(b, vals[i], 10)
+	}
+	return string(append(b, " END"...))
+}
+
+// insertSpendEvents writes the ledger's spend events of a claim in
+// multi-row INSERTs: integers and the engine's own constant words as
+// literals, the time as an argument.
+func insertSpendEvents(tx *gorm.DB, events []SubscriptionEvent) error {
+	const chunk = 500
+	for start := 0; start < len(events); start += chunk {
+		evs := events[start:min(start+chunk, len(events))]
+		b := make([]byte, 0, 128+96*len(evs))
+		b = append(b, "INSERT INTO subscription_events (app_id, user_id, template_id, kind, delta, source, delivery_id, dedup_key, created_at) VALUES "...)
+		args := make([]any, 0, len(evs))
+		for i := range evs {
+			e := &evs[i]
+			if e.TemplateID == nil || e.DeliveryID == nil || e.DedupKey == nil || !plainWord(e.Kind) || !plainWord(e.Source) || !plainWord(*e.DedupKey) {
+				return fmt.Errorf("insertSpendEvents: event %d is not an engine spend", i)
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '(')
+			b = strconv.AppendInt(b, e.AppID, 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, e.UserID, 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, *e.TemplateID, 10)
+			b = append(b, ",'"...)
+			b = append(b, e.Kind...)
+			b = append(b, "',"...)
+			b = strconv.AppendInt(b, int64(e.Delta), 10)
+			b = append(b, ",'"...)
+			b = append(b, e.Source...)
+			b = append(b, "',"...)
+			b = strconv.AppendInt(b, *e.DeliveryID, 10)
+			b = append(b, ",'"...)
+			b = append(b, *e.DedupKey...)
+			b = append(b, "',?)"...)
+			args = append(args, e.CreatedAt)
+		}
+		if err := tx.Exec(string(b), args...).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plainWord tells whether s is safe to write as a literal: letters,
+// digits, '_' and ':' only.
+func plainWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func uniq(ids []int64) []int64 {

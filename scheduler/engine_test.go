@@ -435,6 +435,14 @@ func TestExpiredLeaseBecomesUnknown(t *testing.T) {
 			t.Fatalf("claim: %v, %d rows", err, len(res.Send))
 		}
 		data, _ := res.Send[0].DataMap()
+		ids := make([]int64, len(res.Send))
+		for i, d := range res.Send {
+			ids[i] = d.ID
+		}
+		// As the engine does: record the calls as started, then send.
+		if _, err := models.MarkCalled(context.Background(), db, "ghost", ids, ids, h.clock.Now(), h.clock.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		for _, d := range res.Send {
 			if _, err := st.client.Send(context.Background(), wechat.SendRequest{ToUser: d.OpenID, TemplateID: testTplID, Data: data}); err != nil {
 				t.Fatal(err)
@@ -452,6 +460,71 @@ func TestExpiredLeaseBecomesUnknown(t *testing.T) {
 		if len(reasons) != 1 || reasons[0] != models.ReasonSentEvent {
 			t.Errorf("reasons %v, want sent_event", reasons)
 		}
+		h.checkCounters()
+	})
+}
+
+// An instance that dies after claiming but before its calls started (no
+// MarkCalled) leaves rows that provably never left: they go back to the
+// queue and are sent exactly once, their credit spent once.
+func TestCrashBeforeCallRequeues(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		h := newHarness(t, db, dsn)
+		users := h.seedUsers("w", 5, h.tpl, 1, 2, nil) // the sandbox would accept a second send
+		h.enqueue(users, h.tpl, goodData)
+		res, err := models.ClaimDeliveries(context.Background(), db, models.ClaimRequest{AppID: h.app.ID, Owner: "ghost", Limit: 10,
+			Now: h.clock.Now(), LeaseFor: time.Second, Decide: func(rows []models.Delivery, _ map[int64]string) []models.Decision {
+				return make([]models.Decision, len(rows))
+			}})
+		if err != nil || len(res.Send) != 5 {
+			t.Fatalf("claim: %v, %d rows", err, len(res.Send))
+		}
+		h.clock.Set(time.Now().Add(2 * time.Second)) // the ghost's lease expires, nothing was called
+		h.engine(context.Background(), nil)
+		h.waitFor("the requeued rows", func() bool { return h.statuses()[models.DeliveryDelivered] == 5 })
+		st := h.settledAll()
+		if st[models.DeliveryDelivered] != 5 || h.sb.TotalAccepted() != 5 {
+			t.Fatalf("statuses %v accepted %d: want each requeued row sent once", st, h.sb.TotalAccepted())
+		}
+		h.checkNoDuplicates(h.tpl.ID, testTplID)
+		h.checkCredits(h.tpl)
+		h.checkCounters()
+	})
+}
+
+// A delivery whose credit was spent by an attempt WeChat answered "busy"
+// and that is skipped at its retry (its template was deleted meanwhile)
+// gets its credit back: spent − refunded stays equal to what WeChat accepted.
+func TestSkippedRetryRefundsCredit(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		h := newHarness(t, db, dsn)
+		users := h.seedUsers("r", 3, h.tpl, 1, 1, nil)
+		h.enqueue(users, h.tpl, goodData)
+		if err := h.sb.SetFaults(testAppID, sandbox.Faults{ErrorRate: 1}); err != nil {
+			t.Fatal(err)
+		}
+		e := h.engine(context.Background(), func(c *Config) { c.MaxAttempts = 10; c.RetryBase = time.Hour })
+		h.waitFor("a first attempt answered busy", func() bool {
+			var n int64
+			db.Model(&models.Delivery{}).Where("status = ? AND attempts = 1 AND credit_spent = ?", models.DeliveryQueued, true).Count(&n)
+			return n == 3
+		})
+		if err := e.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := models.UpdateTemplateFields(context.Background(), db, h.tpl.ID, map[string]any{"status": models.TemplateDeleted}); err != nil {
+			t.Fatal(err)
+		}
+		db.Model(&models.Delivery{}).Where("status = ?", models.DeliveryQueued).Update("next_attempt_at", h.clock.Now())
+		h.engine(context.Background(), nil)
+		h.waitFor("the retries skipped", func() bool { return h.statuses()[models.DeliverySkipped] == 3 })
+		for _, u := range users {
+			s, err := models.GetSubscription(context.Background(), db, u.ID, h.tpl.ID)
+			if err != nil || s.Credits != 1 {
+				t.Fatalf("user %s: credits %v (%v), want the spent credit back", u.OpenID, s, err)
+			}
+		}
+		h.checkCredits(h.tpl)
 		h.checkCounters()
 	})
 }

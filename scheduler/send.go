@@ -149,19 +149,69 @@ func (e *Engine) decide(rows []models.Delivery, attrs map[int64]string, reserved
 }
 
 // sendBatch sends claimed deliveries concurrently and records the answers.
+// Rows go out in chunks of Concurrency: before a chunk starts, MarkCalled
+// records it as called and renews the batch's lease, so after a crash only
+// rows of started chunks can be unknown (the rest go back to the queue),
+// and a batch slower than its lease is not taken over mid-send.
 func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
 	outs := make([]models.Outcome, len(rows))
+	sent := make([]bool, len(rows))
+	lost := make([]bool, len(rows))
+	batch := make([]int64, len(rows))
+	for i := range rows {
+		batch[i] = rows[i].ID
+	}
 	sem := make(chan struct{}, e.cfg.Concurrency)
 	var wg sync.WaitGroup
-	for i := range rows {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(i int) {
-			defer func() { <-sem; wg.Done() }()
-			outs[i] = e.sendOne(st, &rows[i])
-		}(i)
+	renewed := e.now() // the claim set the lease
+	for start := 0; start < len(rows); start += e.cfg.Concurrency {
+		end := min(start+e.cfg.Concurrency, len(rows))
+		if e.sendCtx.Err() != nil {
+			break // stopping: unstarted rows go back to the queue below
+		}
+		now := e.now()
+		var renew []int64
+		if now.Sub(renewed) > e.cfg.LeaseFor/3 {
+			renew, renewed = batch[end:], now // the rows still waiting for their turn
+		}
+		held, err := models.MarkCalled(e.hard, e.db, e.cfg.InstanceID, renew, batch[start:end], now, now.Add(e.cfg.LeaseFor))
+		if err != nil {
+			e.log.Error("marking deliveries as called failed: not sending them now", "count", end-start, "err", err)
+			break
+		}
+		own := make(map[int64]bool, len(held))
+		for _, id := range held {
+			own[id] = true
+		}
+		for i := start; i < end; i++ {
+			if !own[rows[i].ID] {
+				lost[i] = true // our lease was lost: another instance has it now
+				continue
+			}
+			sent[i] = true
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(i int) {
+				defer func() { <-sem; wg.Done() }()
+				outs[i] = e.sendOne(st, &rows[i])
+			}(i)
+		}
 	}
 	wg.Wait()
+	// Rows never started (stopping, or marking failed) go back to the queue
+	// as they were: no request left for them.
+	now0 := e.now()
+	kept := outs[:0]
+	for i := range rows {
+		switch {
+		case lost[i]:
+			continue // not ours to record
+		case !sent[i]:
+			outs[i] = models.Outcome{D: &rows[i], Status: models.DeliveryQueued, Reason: models.ReasonRetry, Uncount: true, NextAttemptAt: now0}
+		}
+		kept = append(kept, outs[i])
+	}
+	outs = kept
 
 	// Record with a context of its own: an abrupt stop still records what
 	// is known (a cut request that was written becomes unknown, one that
