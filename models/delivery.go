@@ -964,10 +964,12 @@ func StoreSentEvent(ctx context.Context, db *gorm.DB, ev SentEvent, now time.Tim
 // one by one against unknown deliveries (user + template within window).
 // It returns how many deliveries it settled and how many events it looked
 // at.
-func SettlePendingSentEvents(ctx context.Context, db *gorm.DB, since, byWindowAfter, now time.Time, window time.Duration, limit int) (settled, seen int, err error) {
+func SettlePendingSentEvents(ctx context.Context, db *gorm.DB, p SettlePass) (settled, seen int, lastID int64, err error) {
+	since, byWindowAfter, now, window, limit := p.Since, p.ByWindowAfter, p.Now, p.Window, p.Limit
 	err = retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
-		settled, seen = 0, 0
-		q := tx.Where("delivery_id IS NULL AND created_at >= ?", since.UTC()).Order("id").Limit(limit)
+		settled, seen, lastID = 0, 0, p.AfterID
+		var giveUp []int64
+		q := tx.Where("delivery_id IS NULL AND created_at >= ? AND id > ?", since.UTC(), p.AfterID).Order("id").Limit(limit)
 		if IsMySQL(tx) {
 			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Options: clause.LockingOptionsSkipLocked})
 		}
@@ -979,6 +981,7 @@ func SettlePendingSentEvents(ctx context.Context, db *gorm.DB, since, byWindowAf
 		if len(evs) == 0 {
 			return nil
 		}
+		lastID = evs[len(evs)-1].ID
 		byApp := map[int64][]int64{}
 		for _, e := range evs {
 			byApp[e.AppID] = append(byApp[e.AppID], e.MsgID)
@@ -1011,6 +1014,8 @@ func SettlePendingSentEvents(ctx context.Context, db *gorm.DB, since, byWindowAf
 					}
 					if m != nil {
 						settled++
+					} else if e.CreatedAt.Before(p.GiveUpBefore) {
+						giveUp = append(giveUp, e.ID)
 					}
 				}
 				continue
@@ -1049,9 +1054,34 @@ func SettlePendingSentEvents(ctx context.Context, db *gorm.DB, since, byWindowAf
 				return err
 			}
 		}
+		if len(giveUp) > 0 {
+			// No delivery of ours will ever match these (sent by someone
+			// else, or long settled): delivery_id 0 takes them out of the
+			// pending set, kept for support.
+			if err := tx.Exec("UPDATE sent_events SET delivery_id = 0 WHERE id IN " + inList(giveUp)).Error; err != nil {
+				return err
+			}
+		}
 		return applyStats(tx, st)
 	})
-	return settled, seen, err
+	return settled, seen, lastID, err
+}
+
+// SettlePass is one page of SettlePendingSentEvents.
+type SettlePass struct {
+	// Since: events received before it are no longer looked at.
+	Since time.Time
+	// ByWindowAfter: events received before it that match no msgid are
+	// tried against unknown deliveries (user + template within Window).
+	ByWindowAfter time.Time
+	// GiveUpBefore: events received before it that still match nothing are
+	// marked unmatched (delivery_id 0) and not looked at again.
+	GiveUpBefore time.Time
+	Now          time.Time
+	Window       time.Duration
+	// AfterID and Limit page through the pending events by id.
+	AfterID int64
+	Limit   int
 }
 
 // matchSentEventTx finds and settles the delivery of a stored event. window

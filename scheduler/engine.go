@@ -346,10 +346,20 @@ func (e *Engine) settleLoop() {
 	}
 }
 
+// settle matches stored sent events to their deliveries, a page at a time
+// by id, so events that match nothing (yet) never hide newer ones. An
+// event still unmatched once a lease (and recovery) has had time to turn
+// its delivery unknown is given up on: no delivery of ours can match it
+// any more (another sender's message, or one long settled).
 func (e *Engine) settle(ctx context.Context) {
-	for {
+	const pageSize, maxPages = 1000, 50
+	var after int64
+	for range maxPages {
 		now := e.now()
-		n, seen, err := models.SettlePendingSentEvents(ctx, e.db, now.Add(-24*time.Hour), now.Add(-2*time.Second), now, e.cfg.SettleWindow, 1000)
+		n, seen, last, err := models.SettlePendingSentEvents(ctx, e.db, models.SettlePass{
+			Since: now.Add(-24 * time.Hour), ByWindowAfter: now.Add(-2 * time.Second),
+			GiveUpBefore: now.Add(-(e.cfg.LeaseFor + 2*time.Minute)),
+			Now:          now, Window: e.cfg.SettleWindow, AfterID: after, Limit: pageSize})
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("settling sent events failed; will retry", "err", err)
@@ -357,9 +367,10 @@ func (e *Engine) settle(ctx context.Context) {
 			return
 		}
 		e.m.settled.WithLabelValues("settled").Add(float64(n))
-		if seen < 1000 || n == 0 {
+		if seen < pageSize {
 			return
 		}
+		after = last
 	}
 }
 

@@ -529,6 +529,36 @@ func TestSkippedRetryRefundsCredit(t *testing.T) {
 	})
 }
 
+// Sent events that match none of our deliveries (the business also sends
+// directly) do not hold up settling: newer events are still matched, and
+// old unmatched ones are given up on.
+func TestForeignSentEventsDoNotBlockSettling(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		h := newHarness(t, db, dsn)
+		old := h.clock.Now().Add(-time.Hour)
+		for i := 0; i < 1500; i++ {
+			if _, err := models.StoreSentEvent(context.Background(), db, models.SentEvent{AppID: h.app.ID, MsgID: int64(9_000_000 + i),
+				OpenID: "o_foreign", WxTemplateID: testTplID, EventTime: old}, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		users := h.seedUsers("f", 3, h.tpl, 1, 1, nil)
+		h.enqueue(users, h.tpl, goodData)
+		h.engine(context.Background(), nil)
+		h.waitFor("our 3 delivered", func() bool { return h.statuses()[models.DeliveryDelivered] == 3 })
+		h.waitFor("the foreign events given up on", func() bool {
+			var n int64
+			db.Model(&models.SentEvent{}).Where("delivery_id IS NULL").Count(&n)
+			return n == 0
+		})
+		var zero int64
+		db.Model(&models.SentEvent{}).Where("delivery_id = 0").Count(&zero)
+		if zero != 1500 {
+			t.Fatalf("%d foreign events marked unmatched, want 1500", zero)
+		}
+	})
+}
+
 // The rate limit holds across two instances: no per-second window used
 // beyond the limit, so the sends spread over at least n/limit seconds.
 func TestRateLimitAcrossInstances(t *testing.T) {
