@@ -830,11 +830,10 @@ func applyOneOutcomeTx(tx *gorm.DB, now time.Time, window time.Duration, o *Outc
 	if d.Status != DeliverySending && d.Status != DeliveryUnknown {
 		return nil // settled meanwhile (sent event, staff): keep it
 	}
-	if d.Status == DeliveryUnknown && o.Status == DeliveryQueued {
-		// Another instance declared it unknown: a retry would be a blind
-		// resend of something that may have gone out. Keep it unknown.
-		return nil
-	}
+	// A row another instance declared unknown (its lease ran out while our
+	// call was slow) takes our answer: sent, failed, or queued again when
+	// WeChat's answer proves nothing was delivered (-1, 43108, 45009, not
+	// sent) — we were its only caller, so a retry is no blind resend.
 	g := outGroup{o.Status, o.Reason, o.Uncount && o.Status == DeliveryQueued}
 	sql, args := outcomeSet(g, []*Outcome{o}, now)
 	args = append(args, d.ID, d.Status)
@@ -860,8 +859,9 @@ func applyOneOutcomeTx(tx *gorm.DB, now time.Time, window time.Duration, o *Outc
 // (the instance died or hung mid-send): those whose call had started become
 // unknown (the call may have reached WeChat, so they are never resent
 // blindly; a sent event or staff settle them); those still waiting for
-// their turn go back to the queue. owner, when not empty, limits it to that instance's rows whatever
-// their lease (used at shutdown). It returns how many it changed.
+// their turn go back to the queue. owner, when not empty, limits it to
+// that instance's rows whatever their lease (used at shutdown). It returns
+// how many it changed.
 func RecoverExpiredLeases(ctx context.Context, db *gorm.DB, now time.Time, owner string, limit int) (int, error) {
 	n := 0
 	now = now.UTC()

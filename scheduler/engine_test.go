@@ -3,8 +3,10 @@ package scheduler
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -558,6 +560,42 @@ func TestForeignSentEventsDoNotBlockSettling(t *testing.T) {
 		}
 	})
 }
+
+// A call slower than its lease: recovery declares the row unknown while the
+// call is out; WeChat then answers "busy" (nothing delivered), so the row
+// goes back to the queue instead of staying unknown, and is sent once.
+func TestLeaseLostThenBusyIsRetried(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		h := newHarness(t, db, dsn)
+		users := h.seedUsers("l", 1, h.tpl, 1, 1, nil)
+		h.enqueue(users, h.tpl, goodData)
+		release := make(chan struct{})
+		var first atomic.Bool
+		slowBusy := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if strings.Contains(r.URL.Path, "/subscribe/send") && first.CompareAndSwap(false, true) {
+				<-release // the first send hangs until the test lets it answer "busy"
+				return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+					Body: io.NopCloser(strings.NewReader(`{"errcode":-1,"errmsg":"system error rid: x"}`)), Request: r}, nil
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})
+		h.engine(context.Background(), func(c *Config) { c.HTTPClient = &http.Client{Transport: slowBusy, Timeout: time.Minute} })
+		h.waitFor("the call started", func() bool { return first.Load() })
+		h.clock.Set(time.Now().Add(time.Hour)) // the lease runs out while the call is out
+		h.waitFor("the lease declared lost", func() bool { return h.statuses()[models.DeliveryUnknown] == 1 })
+		close(release)
+		h.waitFor("the busy answer requeued it and the retry delivered", func() bool { return h.statuses()[models.DeliveryDelivered] == 1 })
+		if n := h.sb.TotalAccepted(); n != 1 {
+			t.Fatalf("WeChat accepted %d, want 1", n)
+		}
+		h.checkCredits(h.tpl)
+		h.checkCounters()
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // The rate limit holds across two instances: no per-second window used
 // beyond the limit, so the sends spread over at least n/limit seconds.
