@@ -31,7 +31,7 @@ func (e *Engine) pass(i int) bool {
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("claiming deliveries failed; will retry", "appid", st.app.AppID, "err", err)
-				e.state.setIdle(st.app.ID, time.Now().Add(e.cfg.PollInterval))
+				e.state.setIdle(st.app.ID, e.now().Add(e.cfg.PollInterval))
 			}
 			continue
 		}
@@ -80,7 +80,7 @@ func (e *Engine) claimAndSend(ctx context.Context, st *appState) (int, error) {
 		handled += n
 	}
 	if handled == 0 {
-		e.state.setIdle(st.app.ID, time.Now().Add(e.cfg.PollInterval))
+		e.state.setIdle(st.app.ID, e.now().Add(e.cfg.PollInterval))
 		return 0, nil
 	}
 	if len(res.Send) > 0 {
