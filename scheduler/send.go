@@ -409,21 +409,15 @@ func (e *Engine) newClient(a *models.App) (*wechat.Client, error) {
 	})
 }
 
-// newClient builds the WeChat client of an app the way the engine does:
-// base URL from App.APIBaseURL (WeChat when empty), the secret opened with
-// sealer, tokens shared by every instance through the access_tokens table
-// (as models.WeChatClient does for the console), counting token refreshes.
-// hc nil: the wechat package's default client (10 s timeout).
+// newClient builds the WeChat client of an app as the console does
+// (models.WeChatClient), on the engine's clock, counting token refreshes.
 func newClient(db *gorm.DB, sealer *models.Sealer, a *models.App, hc *http.Client, now func() time.Time, onRefresh func()) (*wechat.Client, error) {
-	secret, err := sealer.Open(a.SecretEnc)
-	if err != nil {
-		return nil, err
-	}
-	var store wechat.TokenStore = &models.TokenStore{DB: db, Sealer: sealer}
-	if onRefresh != nil {
-		store = countingStore{store, onRefresh}
-	}
-	return wechat.NewClient(wechat.Config{AppID: a.AppID, Secret: secret, BaseURL: a.APIBaseURL, HTTPClient: hc, Store: store, Now: now}), nil
+	return models.WeChatClient(db, sealer, a, hc, func(c *wechat.Config) {
+		c.Now = now
+		if onRefresh != nil {
+			c.Store = countingStore{c.Store, onRefresh}
+		}
+	})
 }
 
 type countingStore struct {
