@@ -335,7 +335,7 @@ func (h *Apps) detail(c echo.Context, a *models.App, result *components.Flash) v
 	if a.QuietStart != "" {
 		quiet = a.QuietStart + " – " + a.QuietEnd + " (" + T(c, "apps.quiet_"+a.QuietPolicy) + ")"
 	}
-	return views.AppDetail{ID: a.ID, Name: a.Name, AppID: a.AppID, OriginalID: a.OriginalID,
+	return views.AppDetail{ID: a.ID, Name: a.Name, AppID: a.AppID,
 		PushURL: scheme(c) + "://" + c.Request().Host + "/wx/push/" + a.AppID, PushMode: a.PushMode, PushFormat: a.PushFormat,
 		TokenSet: a.PushTokenEnc != "", AESKeySet: a.AESKeyEnc != "", APIBaseURL: base, RateLimit: a.RateLimit, DailyQuota: a.DailyQuota,
 		Timezone: a.Timezone, Quiet: quiet, Disabled: a.Disabled, Templates: counts[a.ID], TestResult: result}

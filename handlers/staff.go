@@ -28,11 +28,10 @@ func (h *Staff) List(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	me := CurrentStaff(c)
 	rows := make([]views.StaffRow, len(all))
 	for i, s := range all {
 		rows[i] = views.StaffRow{ID: s.ID, Email: s.Email, Name: s.Name, Role: string(s.Role), Disabled: s.Disabled,
-			LastLoginAt: s.LastLoginAt, IsSelf: s.ID == me.ID}
+			LastLoginAt: s.LastLoginAt}
 	}
 	return Render(c, http.StatusOK, h.page(c, ""), views.StaffList(rows))
 }
@@ -97,7 +96,7 @@ func (h *Staff) Edit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	form := views.StaffForm{ID: s.ID, Email: s.Email, Name: s.Name, Role: string(s.Role), Disabled: s.Disabled, IsSelf: s.ID == CurrentStaff(c).ID}
+	form := views.StaffForm{ID: s.ID, Email: s.Email, Name: s.Name, Role: string(s.Role), Disabled: s.Disabled}
 	return Render(c, http.StatusOK, h.page(c, s.Email), views.StaffEdit(form))
 }
 
@@ -127,7 +126,7 @@ func (h *Staff) Update(c echo.Context) error {
 			errs.Add("role", T(c, "staff.last_admin"))
 		}
 	}
-	form := views.StaffForm{ID: s.ID, Email: s.Email, Name: in.Name, Role: in.Role, Disabled: disabled, IsSelf: s.ID == CurrentStaff(c).ID, Errors: errs}
+	form := views.StaffForm{ID: s.ID, Email: s.Email, Name: in.Name, Role: in.Role, Disabled: disabled, Errors: errs}
 	if errs.Any() {
 		return Render(c, http.StatusUnprocessableEntity, h.page(c, s.Email), views.StaffEdit(form))
 	}

@@ -371,8 +371,8 @@ func keywordRows(t *models.Template, values map[string]string, check bool, lang 
 func (h *Templates) detail(c echo.Context, t *models.Template, a *models.App, values map[string]string, check bool) (views.TemplateDetail, error) {
 	ctx := c.Request().Context()
 	rows, _ := keywordRows(t, values, check, Lang(c))
-	d := views.TemplateDetail{ID: t.ID, AppID: a.ID, AppName: a.Name, TemplateID: t.TemplateID, Title: t.Title, Kind: t.Kind,
-		Status: t.Status, Source: t.Source, Content: t.Content, Example: t.Example, Keywords: rows}
+	d := views.TemplateDetail{ID: t.ID, AppName: a.Name, TemplateID: t.TemplateID, Title: t.Title, Kind: t.Kind,
+		Status: t.Status, Source: t.Source, Example: t.Example, Keywords: rows}
 	syncs, err := models.ListTemplateSyncs(ctx, h.DB, a.ID, 10)
 	if err != nil {
 		return d, err
