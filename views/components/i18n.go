@@ -42,8 +42,26 @@ func Keys(prefix string) []string {
 	return out
 }
 
-// catalog holds every UI string: key → {Simplified Chinese, English}.
-var catalog = map[string][2]string{
+// catalog holds every UI string: key → {Simplified Chinese, English}. Each
+// area of the console keeps its strings in a file of its own (i18n_*.go);
+// a key defined twice stops the program at start-up.
+var catalog = mergeCatalogs(shellCatalog, usersCatalog, campaignsCatalog, engineCatalog)
+
+func mergeCatalogs(parts ...map[string][2]string) map[string][2]string {
+	out := make(map[string][2]string)
+	for _, part := range parts {
+		for k, v := range part {
+			if _, dup := out[k]; dup {
+				panic("i18n: key defined twice: " + k)
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// shellCatalog: navigation, sign-in, staff, accounts, templates, jobs, audit.
+var shellCatalog = map[string][2]string{
 	// Navigation and shell
 	"nav.dashboard":       {"概览", "Dashboard"},
 	"nav.group.messaging": {"消息", "Messaging"},
