@@ -53,31 +53,31 @@ func (h *Apps) List(c echo.Context) error {
 
 // New shows an empty account form with sensible defaults.
 func (h *Apps) New(c echo.Context) error {
-	f := views.AppForm{PushMode: "safe", PushFormat: "json", RateLimit: "20", DailyQuota: "0", Timezone: h.Location.String(),
-		QuietPolicy: "defer", MPState: "formal", Lang: "zh_CN", SyncEveryHours: "6"}
+	f := views.AppForm{PushMode: string(models.PushSafe), PushFormat: string(models.PushJSON), RateLimit: "20", DailyQuota: "0",
+		Timezone: h.Location.String(), QuietPolicy: string(models.QuietDefer), MPState: string(models.MPFormal), Lang: "zh_CN", SyncEveryHours: "6"}
 	return Render(c, http.StatusOK, h.page(c, T(c, "apps.add")), views.AppFormPage(f))
 }
 
 type appInput struct {
-	Name           string `form:"name"`
-	AppID          string `form:"app_id"`
-	Secret         string `form:"secret"`
-	OriginalID     string `form:"original_id"`
-	PushToken      string `form:"push_token"`
-	AESKey         string `form:"aes_key"`
-	PushMode       string `form:"push_mode"`
-	PushFormat     string `form:"push_format"`
-	APIBaseURL     string `form:"api_base_url"`
-	RateLimit      string `form:"rate_limit"`
-	DailyQuota     string `form:"daily_quota"`
-	Timezone       string `form:"timezone"`
-	QuietStart     string `form:"quiet_start"`
-	QuietEnd       string `form:"quiet_end"`
-	QuietPolicy    string `form:"quiet_policy"`
-	MPState        string `form:"mp_state"`
-	Lang           string `form:"lang"`
-	SyncEveryHours string `form:"sync_every_hours"`
-	Disabled       string `form:"disabled"`
+	Name           string             `form:"name"`
+	AppID          string             `form:"app_id"`
+	Secret         string             `form:"secret"`
+	OriginalID     string             `form:"original_id"`
+	PushToken      string             `form:"push_token"`
+	AESKey         string             `form:"aes_key"`
+	PushMode       models.PushMode    `form:"push_mode"`
+	PushFormat     models.PushFormat  `form:"push_format"`
+	APIBaseURL     string             `form:"api_base_url"`
+	RateLimit      string             `form:"rate_limit"`
+	DailyQuota     string             `form:"daily_quota"`
+	Timezone       string             `form:"timezone"`
+	QuietStart     string             `form:"quiet_start"`
+	QuietEnd       string             `form:"quiet_end"`
+	QuietPolicy    models.QuietPolicy `form:"quiet_policy"`
+	MPState        models.MPState     `form:"mp_state"`
+	Lang           string             `form:"lang"`
+	SyncEveryHours string             `form:"sync_every_hours"`
+	Disabled       string             `form:"disabled"`
 }
 
 var (
@@ -128,12 +128,12 @@ func (h *Apps) check(c echo.Context, in *appInput, existing *models.App) (valida
 		errs.Add("aes_key", T(c, "apps.aes_key_invalid", len(in.AESKey)))
 	}
 	aesSet := in.AESKey != "" || (existing != nil && existing.AESKeyEnc != "")
-	if in.PushMode != "plain" && in.PushMode != "safe" {
+	if !in.PushMode.Valid() {
 		errs.Add("push_mode", T(c, "form.choose"))
-	} else if in.PushMode == "safe" && !aesSet && errs["aes_key"] == "" {
+	} else if in.PushMode == models.PushSafe && !aesSet && errs["aes_key"] == "" {
 		errs.Add("aes_key", T(c, "apps.aes_key_needed"))
 	}
-	if in.PushFormat != "json" && in.PushFormat != "xml" {
+	if !in.PushFormat.Valid() {
 		errs.Add("push_format", T(c, "form.choose"))
 	}
 	if in.APIBaseURL != "" {
@@ -170,12 +170,10 @@ func (h *Apps) check(c echo.Context, in *appInput, existing *models.App) (valida
 	if in.QuietStart != "" && in.QuietStart == in.QuietEnd {
 		errs.Add("quiet_end", T(c, "apps.quiet_same"))
 	}
-	if in.QuietPolicy != "defer" && in.QuietPolicy != "skip" {
+	if !in.QuietPolicy.Valid() {
 		errs.Add("quiet_policy", T(c, "form.choose"))
 	}
-	switch in.MPState {
-	case "formal", "trial", "developer":
-	default:
+	if !in.MPState.Valid() {
 		errs.Add("mp_state", T(c, "form.choose"))
 	}
 	switch in.Lang {
@@ -195,9 +193,9 @@ func formFromInput(c echo.Context, id int64, in appInput, existing *models.App, 
 	if in.Secret != "" || in.PushToken != "" || in.AESKey != "" {
 		errs.Add("_", T(c, "apps.retype_secrets"))
 	}
-	f := views.AppForm{ID: id, Name: in.Name, AppID: in.AppID, OriginalID: in.OriginalID, PushMode: in.PushMode, PushFormat: in.PushFormat,
+	f := views.AppForm{ID: id, Name: in.Name, AppID: in.AppID, OriginalID: in.OriginalID, PushMode: string(in.PushMode), PushFormat: string(in.PushFormat),
 		APIBaseURL: in.APIBaseURL, RateLimit: in.RateLimit, DailyQuota: in.DailyQuota, Timezone: in.Timezone, QuietStart: in.QuietStart,
-		QuietEnd: in.QuietEnd, QuietPolicy: in.QuietPolicy, MPState: in.MPState, Lang: in.Lang, SyncEveryHours: in.SyncEveryHours,
+		QuietEnd: in.QuietEnd, QuietPolicy: string(in.QuietPolicy), MPState: string(in.MPState), Lang: in.Lang, SyncEveryHours: in.SyncEveryHours,
 		Disabled: in.Disabled == "1", Errors: errs}
 	if existing != nil {
 		f.AppID = existing.AppID
@@ -254,9 +252,9 @@ func (h *Apps) Edit(c echo.Context) error {
 		return err
 	}
 	f := views.AppForm{ID: a.ID, Name: a.Name, AppID: a.AppID, OriginalID: a.OriginalID, SecretSet: a.SecretEnc != "", TokenSet: a.PushTokenEnc != "",
-		AESKeySet: a.AESKeyEnc != "", PushMode: a.PushMode, PushFormat: a.PushFormat, APIBaseURL: a.APIBaseURL,
+		AESKeySet: a.AESKeyEnc != "", PushMode: string(a.PushMode), PushFormat: string(a.PushFormat), APIBaseURL: a.APIBaseURL,
 		RateLimit: strconv.Itoa(a.RateLimit), DailyQuota: strconv.FormatInt(a.DailyQuota, 10), Timezone: a.Timezone,
-		QuietStart: a.QuietStart, QuietEnd: a.QuietEnd, QuietPolicy: a.QuietPolicy, MPState: a.MPState, Lang: a.Lang,
+		QuietStart: a.QuietStart, QuietEnd: a.QuietEnd, QuietPolicy: string(a.QuietPolicy), MPState: string(a.MPState), Lang: a.Lang,
 		SyncEveryHours: strconv.Itoa(a.SyncEveryHours), Disabled: a.Disabled}
 	return Render(c, http.StatusOK, h.page(c, a.Name), views.AppFormPage(f))
 }
@@ -333,10 +331,10 @@ func (h *Apps) detail(c echo.Context, a *models.App, result *components.Flash) v
 	}
 	quiet := T(c, "apps.quiet_none")
 	if a.QuietStart != "" {
-		quiet = a.QuietStart + " – " + a.QuietEnd + " (" + T(c, "apps.quiet_"+a.QuietPolicy) + ")"
+		quiet = a.QuietStart + " – " + a.QuietEnd + " (" + T(c, "apps.quiet_"+string(a.QuietPolicy)) + ")"
 	}
 	return views.AppDetail{ID: a.ID, Name: a.Name, AppID: a.AppID,
-		PushURL: scheme(c) + "://" + c.Request().Host + "/wx/push/" + a.AppID, PushMode: a.PushMode, PushFormat: a.PushFormat,
+		PushURL: scheme(c) + "://" + c.Request().Host + "/wx/push/" + a.AppID, PushMode: string(a.PushMode), PushFormat: string(a.PushFormat),
 		TokenSet: a.PushTokenEnc != "", AESKeySet: a.AESKeyEnc != "", APIBaseURL: base, RateLimit: a.RateLimit, DailyQuota: a.DailyQuota,
 		Timezone: a.Timezone, Quiet: quiet, Disabled: a.Disabled, Templates: counts[a.ID], TestResult: result}
 }

@@ -76,10 +76,12 @@ func T(c echo.Context, key string, args ...any) string {
 	return components.Translate(Lang(c), key, args...)
 }
 
+// IsHTMX tells whether htmx made the request (boosted or not).
+func IsHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
 // IsPartial tells whether htmx asked for a fragment rather than a page.
 func IsPartial(c echo.Context) bool {
-	h := c.Request().Header
-	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true"
+	return IsHTMX(c) && c.Request().Header.Get("HX-Boosted") != "true"
 }
 
 // Render renders a page inside the console shell (or just its content for an
@@ -116,7 +118,7 @@ func write(c echo.Context, ctx context.Context, status int, comp templ.Component
 
 // Redirect sends the browser to target after a POST: 303, or HX-Redirect for htmx.
 func Redirect(c echo.Context, target string) error {
-	if c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") != "true" {
+	if IsPartial(c) {
 		c.Response().Header().Set("HX-Redirect", target)
 		return c.NoContent(http.StatusNoContent)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/minipush/minipush/models"
-	"github.com/minipush/minipush/scheduler/tplsync"
 	"github.com/minipush/minipush/views"
 	"github.com/minipush/minipush/views/components"
 	"github.com/minipush/minipush/wechat"
@@ -22,18 +21,9 @@ import (
 type Templates struct {
 	Env
 	HTTP *http.Client // for WeChat calls; nil: the client's default
-	// Sender makes test sends through the delivery path; nil hides nothing
-	// but answers that sending is unavailable.
-	Sender TestSender
-}
-
-// TestSender queues one message through the delivery engine and reports
-// its outcome; the handler defines what it needs, the engine provides it.
-type TestSender interface {
-	TestSend(ctx context.Context, app *models.App, tpl *models.Template, openid, page string, data map[string]string) (deliveryID int64, err error)
-	// Outcome returns done=false while the message is on its way, else a
-	// sentence for people (WeChat's answer explained) and whether it went out.
-	Outcome(ctx context.Context, deliveryID int64, lang string) (done, ok bool, message string, err error)
+	// Queue takes test sends (the delivery engine); nil: test sends are
+	// answered as unavailable.
+	Queue Enqueuer
 }
 
 func (h *Templates) page(c echo.Context, title string) views.Page {
@@ -111,7 +101,7 @@ func (h *Templates) Sync(c echo.Context) error {
 		return Redirect(c, "/templates?app="+strconv.FormatInt(a.ID, 10))
 	}
 	staffID := CurrentStaff(c).ID
-	run, err := tplsync.Sync(ctx, h.DB, a, client, tplsync.TriggerManual, &staffID, h.Now())
+	run, err := models.SyncTemplates(ctx, h.DB, a, client, models.SyncTriggerManual, &staffID, h.Now())
 	if aerr := models.Audit(ctx, h.DB, Actor(c), "template.sync", "app", a.AppID, map[string]any{
 		"inserted": run.Inserted, "updated": run.Updated, "deleted": run.Deleted, "flagged": run.Flagged, "error": run.Error}); aerr != nil {
 		return aerr
@@ -169,7 +159,7 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 		return nil
 	}
 	for _, t := range titles {
-		d.Titles = append(d.Titles, views.LibraryTitle{TID: t.TID, Title: t.Title, Kind: tplsync.Kind(t.Type)})
+		d.Titles = append(d.Titles, views.LibraryTitle{TID: t.TID, Title: t.Title, Kind: models.TemplateKindOf(t.Type)})
 	}
 	base := "/templates/library?app=" + d.App + "&category=" + d.Category
 	if start > 0 {
@@ -240,7 +230,7 @@ func (h *Templates) LibraryAdd(c echo.Context) error {
 		id, err := client.AddTemplate(ctx, wechat.AddTemplateRequest{TID: tidN, KidList: kids, SceneDesc: scene})
 		if err == nil {
 			staffID := CurrentStaff(c).ID
-			_, serr := tplsync.Sync(ctx, h.DB, a, client, tplsync.TriggerManual, &staffID, h.Now())
+			_, serr := models.SyncTemplates(ctx, h.DB, a, client, models.SyncTriggerManual, &staffID, h.Now())
 			if aerr := models.Audit(ctx, h.DB, Actor(c), "template.add", "template", id, map[string]any{"app": a.AppID, "tid": tidN, "kids": kids, "scene": scene}); aerr != nil {
 				return aerr
 			}
@@ -314,7 +304,7 @@ func (h *Templates) Create(c echo.Context) error {
 	}
 	if !errs.Any() {
 		t := &models.Template{AppID: a.ID, TemplateID: f.TemplateID, Title: f.Title, Content: f.Content, Kind: f.Kind, Source: models.SourceManual}
-		t.SetKeywords(tplsync.Keywords(kws))
+		t.SetKeywords(models.KeywordsFromWeChat(kws))
 		err := models.CreateTemplate(ctx, h.DB, t)
 		switch {
 		case errors.Is(err, models.ErrDuplicate):
@@ -353,7 +343,7 @@ func keywordRows(t *models.Template, values map[string]string, check bool, lang 
 	rows := make([]views.KeywordRow, len(kws))
 	data := make(map[string]string, len(kws))
 	for i, k := range kws {
-		wk := wechat.Keyword{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum}
+		wk := k.WeChat()
 		rows[i] = views.KeywordRow{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum, Rule: wechat.DescribeRule(wk, lang), Value: values[k.Key]}
 		data[k.Key] = values[k.Key]
 		if check {
@@ -493,7 +483,7 @@ func (h *Templates) TestSend(c echo.Context) error {
 		problem = T(c, "tpl.test_send_too_long")
 	case t.Status == models.TemplateDeleted:
 		problem = T(c, "tpl.test_send_deleted")
-	case h.Sender == nil:
+	case h.Queue == nil:
 		problem = T(c, "tpl.test_send_unavailable")
 	}
 	respond := func(f *components.Flash, poll string) error {
@@ -515,10 +505,15 @@ func (h *Templates) TestSend(c echo.Context) error {
 		return respond(&components.Flash{Kind: "error", Message: problem}, "")
 	}
 	ctx := c.Request().Context()
-	id, err := h.Sender.TestSend(ctx, a, t, openid, page, data)
+	u, err := models.EnsureUser(ctx, h.DB, a.ID, openid)
 	if err != nil {
-		return respond(&components.Flash{Kind: "error", Message: T(c, "tpl.test_send_failed", err.Error())}, "")
+		return err
 	}
+	d, _, err := h.Queue.Enqueue(ctx, models.NewDelivery{AppID: a.ID, UserID: u.ID, TemplateID: t.ID, OpenID: openid, Page: page, Data: data})
+	if err != nil {
+		return err
+	}
+	id := d.ID
 	if err := models.Audit(ctx, h.DB, Actor(c), "template.test_send", "template", t.TemplateID, map[string]any{"app": a.AppID, "openid": openid, "delivery": id}); err != nil {
 		return err
 	}
@@ -527,17 +522,15 @@ func (h *Templates) TestSend(c echo.Context) error {
 
 // TestSendStatus answers the outcome of a test send (htmx polls it).
 func (h *Templates) TestSendStatus(c echo.Context) error {
-	if h.Sender == nil {
-		return echo.NewHTTPError(http.StatusNotFound)
-	}
 	id, err := strconv.ParseInt(c.Param("delivery"), 10, 64)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	done, ok, msg, err := h.Sender.Outcome(c.Request().Context(), id, Lang(c))
+	d, err := models.GetDelivery(c.Request().Context(), h.DB, id)
 	if err != nil {
 		return NotFound(err)
 	}
+	done, ok, msg := DescribeDelivery(d, Lang(c))
 	if !done {
 		return RenderBare(c, http.StatusOK, views.TestSendResult(nil, c.Request().URL.Path))
 	}

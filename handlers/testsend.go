@@ -4,49 +4,16 @@ import (
 	"context"
 	"strconv"
 
-	"gorm.io/gorm"
-
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/views/components"
 	"github.com/minipush/minipush/wechat"
 )
 
-// QueueSender is the TestSender of a console whose delivery engine runs: a
-// test send is an ordinary delivery, so it goes through the same credit,
-// value, rate-limit and retry path as every other message.
-type QueueSender struct {
-	DB     *gorm.DB
-	Engine Enqueuer
-}
-
-// Enqueuer queues a delivery and wakes the send workers.
+// Enqueuer queues a delivery and wakes the send workers (the delivery
+// engine). A console test send is an ordinary delivery, so it goes through
+// the same credit, value, rate-limit and retry path as every other message.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, nd models.NewDelivery) (*models.Delivery, bool, error)
-}
-
-// TestSend implements TestSender.
-func (s QueueSender) TestSend(ctx context.Context, app *models.App, tpl *models.Template, openid, page string, data map[string]string) (int64, error) {
-	u, err := models.EnsureUser(ctx, s.DB, app.ID, openid)
-	if err != nil {
-		return 0, err
-	}
-	d, _, err := s.Engine.Enqueue(ctx, models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: tpl.ID,
-		OpenID: openid, Page: page, Data: data})
-	if err != nil {
-		return 0, err
-	}
-	return d.ID, nil
-}
-
-// Outcome implements TestSender: done once WeChat has answered (sent) or the
-// delivery ended without a call.
-func (s QueueSender) Outcome(ctx context.Context, id int64, lang string) (bool, bool, string, error) {
-	d, err := models.GetDelivery(ctx, s.DB, id)
-	if err != nil {
-		return false, false, "", err
-	}
-	done, ok, msg := DescribeDelivery(d, lang)
-	return done, ok, msg, nil
 }
 
 // DescribeDelivery says in words where a delivery stands, with WeChat's
@@ -64,6 +31,10 @@ func DescribeDelivery(d *models.Delivery, lang string) (done, ok bool, msg strin
 	case models.DeliveryUnknown:
 		return true, false, tr("delivery.unknown")
 	case models.DeliverySkipped:
+		switch d.Reason {
+		case models.ReasonInvalidValue, models.ReasonMissingAttr:
+			return true, false, tr("delivery.skipped."+d.Reason, d.ErrMsg) // the keys, or the attribute
+		}
 		return true, false, tr("delivery.skipped." + d.Reason)
 	}
 	if d.ErrCode != 0 {

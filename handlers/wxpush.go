@@ -1,14 +1,12 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/minipush/minipush/models"
-	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/wechat"
 )
 
@@ -17,14 +15,14 @@ import (
 // mode. Forged pushes are refused; retried pushes are applied once.
 type WxPush struct {
 	Env
-	// Events applies events and wakes the delivery engine (nil: apply them
-	// to the database only).
-	Events EventHandler
+	// Events is told what each push changed (the delivery engine: metrics,
+	// and waking its workers on new credits); nil when no engine runs.
+	Events PushObserver
 }
 
-// EventHandler applies a verified push event (the delivery engine).
-type EventHandler interface {
-	HandleEvent(ctx context.Context, app *models.App, ev *wechat.Event) (scheduler.EventResult, error)
+// PushObserver is told what an applied push changed.
+type PushObserver interface {
+	PushApplied(res models.PushResult)
 }
 
 // pushFor loads the app and its verifier; a missing app or push Token is a 404.
@@ -49,7 +47,7 @@ func (h *WxPush) pushFor(c echo.Context) (*models.App, *wechat.Push, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p.RequireAES = a.PushMode == "safe"
+	p.RequireAES = a.PushMode == models.PushSafe
 	return a, p, nil
 }
 
@@ -87,14 +85,13 @@ func (h *WxPush) Receive(c echo.Context) error {
 		h.Log.Warn("wx push: undecodable", "app", a.AppID, "ip", c.RealIP(), "err", err)
 		return echo.NewHTTPError(http.StatusBadRequest, "malformed push body")
 	}
-	if h.Events != nil {
-		_, err = h.Events.HandleEvent(c.Request().Context(), a, ev)
-	} else {
-		_, err = scheduler.ApplyEvent(c.Request().Context(), h.DB, a, ev)
-	}
+	res, err := models.ApplyPushEvent(c.Request().Context(), h.DB, a, ev, h.Now())
 	if err != nil {
 		// A 5xx makes WeChat retry; every change is deduplicated, so a retry is safe.
 		return err
+	}
+	if h.Events != nil {
+		h.Events.PushApplied(res)
 	}
 	return c.String(http.StatusOK, "success")
 }

@@ -7,6 +7,54 @@ import (
 	"gorm.io/gorm"
 )
 
+// PushMode is how WeChat's message pushes reach an app: plaintext (the
+// signature covers the query only) or safe mode (AES-encrypted, signed).
+type PushMode string
+
+// PushFormat is the body format of WeChat's pushes.
+type PushFormat string
+
+// QuietPolicy says what happens to a delivery due inside quiet hours.
+type QuietPolicy string
+
+// MPState is the mini program version a message opens (miniprogram_state).
+type MPState string
+
+const (
+	PushPlain PushMode = "plain"
+	PushSafe  PushMode = "safe"
+
+	PushJSON PushFormat = "json"
+	PushXML  PushFormat = "xml"
+
+	QuietDefer QuietPolicy = "defer" // wait for the end of the window
+	QuietSkip  QuietPolicy = "skip"  // do not send
+
+	MPFormal    MPState = "formal"
+	MPTrial     MPState = "trial"
+	MPDeveloper MPState = "developer"
+)
+
+// Why an app's sends are paused (apps.pause_reason): stable codes the
+// console puts into words.
+const (
+	PauseWeChatQuota = "wechat_45009" // WeChat answered 45009: its daily quota is used up until midnight China time
+	PauseLocalQuota  = "daily_quota"  // the daily quota set in minipush is used up until midnight China time
+	PauseNoToken     = "no_token"     // no access token: the AppID or AppSecret is wrong
+)
+
+// Valid tells whether m is a push mode we know.
+func (m PushMode) Valid() bool { return m == PushPlain || m == PushSafe }
+
+// Valid tells whether f is a push format we know.
+func (f PushFormat) Valid() bool { return f == PushJSON || f == PushXML }
+
+// Valid tells whether p is a quiet-hours policy we know.
+func (p QuietPolicy) Valid() bool { return p == QuietDefer || p == QuietSkip }
+
+// Valid tells whether s is a miniprogram_state WeChat takes.
+func (s MPState) Valid() bool { return s == MPFormal || s == MPTrial || s == MPDeveloper }
+
 // App is one mini program account. Secret fields hold Sealer output.
 type App struct {
 	ID             int64
@@ -16,16 +64,16 @@ type App struct {
 	SecretEnc      string
 	PushTokenEnc   string
 	AESKeyEnc      string `gorm:"column:aes_key_enc"`
-	PushMode       string // plain | safe
-	PushFormat     string // json | xml
+	PushMode       PushMode
+	PushFormat     PushFormat
 	APIBaseURL     string `gorm:"column:api_base_url"`
 	RateLimit      int    // messages per second across all instances
 	DailyQuota     int64  // 0: WeChat's default
 	Timezone       string
 	QuietStart     string // "22:00" or ""
 	QuietEnd       string
-	QuietPolicy    string // defer | skip
-	MPState        string `gorm:"column:mp_state"`
+	QuietPolicy    QuietPolicy
+	MPState        MPState `gorm:"column:mp_state"`
 	Lang           string
 	SyncEveryHours int
 	PausedUntil    *time.Time
@@ -100,4 +148,18 @@ func AppsDueForSync(ctx context.Context, db *gorm.DB, now time.Time) ([]App, err
 		}
 	}
 	return out, nil
+}
+
+// PauseAppSends stops an app's sends until until (45009: the daily quota is
+// used up), with a reason shown to staff. An earlier pause is extended,
+// never shortened.
+func PauseAppSends(ctx context.Context, db *gorm.DB, appID int64, until time.Time, reason string) error {
+	until = until.UTC()
+	return db.WithContext(ctx).Exec(`UPDATE apps SET paused_until = ?, pause_reason = ?
+		WHERE id = ? AND (paused_until IS NULL OR paused_until < ?)`, until, truncate(reason, 190), appID, until).Error
+}
+
+// ResumeAppSends lifts an app's pause now.
+func ResumeAppSends(ctx context.Context, db *gorm.DB, appID int64) error {
+	return db.WithContext(ctx).Exec("UPDATE apps SET paused_until = NULL, pause_reason = '' WHERE id = ?", appID).Error
 }

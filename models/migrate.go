@@ -41,6 +41,12 @@ func dialectSQL(dialect, stmt string) string {
 	for tok, v := range ddlTokens {
 		stmt = strings.ReplaceAll(stmt, tok, v[i])
 	}
+	// "DROP INDEX ix ON t" is MySQL's form; SQLite names the index alone.
+	if dialect != DialectMySQL && strings.HasPrefix(stmt, "DROP INDEX ") {
+		if on := strings.Index(stmt, " ON "); on > 0 {
+			stmt = stmt[:on]
+		}
+	}
 	return stmt
 }
 

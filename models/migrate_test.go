@@ -5,8 +5,9 @@ import (
 	"time"
 
 	"context"
-	"gorm.io/gorm"
 	"testing"
+
+	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/models/dbtest"

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/minipush/minipush/wechat"
 	"gorm.io/gorm"
 )
 
@@ -62,6 +63,21 @@ func (t *Template) KeywordList() ([]TemplateKeyword, error) {
 		return nil, nil
 	}
 	err := json.Unmarshal([]byte(t.Keywords), &out)
+	return out, err
+}
+
+// WeChat returns the keyword as the wechat package's value rules take it.
+func (k TemplateKeyword) WeChat() wechat.Keyword {
+	return wechat.Keyword{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum}
+}
+
+// WeChatKeywords returns the keywords as the value rules take them.
+func (t *Template) WeChatKeywords() ([]wechat.Keyword, error) {
+	kws, err := t.KeywordList()
+	out := make([]wechat.Keyword, len(kws))
+	for i, k := range kws {
+		out[i] = k.WeChat()
+	}
 	return out, err
 }
 

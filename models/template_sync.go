@@ -2,8 +2,11 @@ package models
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/minipush/minipush/wechat"
 	"gorm.io/gorm"
 )
 
@@ -82,4 +85,135 @@ func CampaignsUsingTemplate(ctx context.Context, db *gorm.DB, templateID int64) 
 func UpdateTemplateFields(ctx context.Context, db *gorm.DB, id int64, fields map[string]any) error {
 	fields["updated_at"] = time.Now().UTC()
 	return translate(db.WithContext(ctx).Model(&Template{}).Where("id = ?", id).Updates(fields).Error)
+}
+
+// TemplateLister is the part of the WeChat client a template sync needs.
+type TemplateLister interface {
+	GetTemplates(ctx context.Context) ([]wechat.Template, error)
+}
+
+// Trigger kinds recorded in the sync history.
+const (
+	SyncTriggerManual   = "manual"
+	SyncTriggerSchedule = "schedule"
+)
+
+// TemplateKindOf maps WeChat's template type to ours.
+func TemplateKindOf(wxType int) string {
+	if wxType == wechat.TemplateLongTerm {
+		return TemplateLongTerm
+	}
+	return TemplateOneTime
+}
+
+// KeywordsFromWeChat converts parsed keywords to their stored form.
+func KeywordsFromWeChat(kws []wechat.Keyword) []TemplateKeyword {
+	out := make([]TemplateKeyword, len(kws))
+	for i, k := range kws {
+		out[i] = TemplateKeyword{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum}
+	}
+	return out
+}
+
+// TemplateFromWeChat builds the stored form of a WeChat template for app.
+func TemplateFromWeChat(appID int64, t wechat.Template, source string) (*Template, error) {
+	m := &Template{AppID: appID, TemplateID: t.PriTmplID, Title: t.Title, Content: t.Content,
+		Example: t.Example, Kind: TemplateKindOf(t.Type), Status: TemplateActive, Source: source}
+	kws, err := t.Keywords()
+	m.SetKeywords(KeywordsFromWeChat(kws))
+	return m, err
+}
+
+// SyncTemplates keeps an app's templates in step with WeChat's gettemplate:
+// new ones are inserted, changed ones updated, and those gone upstream
+// marked deleted; a change or deletion under a draft or scheduled campaign
+// flags that campaign. The run is recorded in the sync history whether it
+// succeeds or not. The console's "sync" and the template-sync job call it.
+func SyncTemplates(ctx context.Context, db *gorm.DB, app *App, client TemplateLister, trigger string, staffID *int64, now time.Time) (*TemplateSync, error) {
+	run := &TemplateSync{AppID: app.ID, TriggerKind: trigger, StaffID: staffID, StartedAt: now}
+	remote, err := client.GetTemplates(ctx)
+	if err == nil {
+		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return applyTemplateSync(ctx, tx, app, remote, run, now) })
+	}
+	run.FinishedAt = time.Now().UTC()
+	if err != nil {
+		run.Inserted, run.Updated, run.Deleted, run.Unchanged, run.Flagged = 0, 0, 0, 0, 0
+		run.Error = err.Error()
+	}
+	if rerr := RecordTemplateSync(ctx, db, run); rerr != nil {
+		return run, errors.Join(err, rerr)
+	}
+	return run, err
+}
+
+func applyTemplateSync(ctx context.Context, tx *gorm.DB, app *App, remote []wechat.Template, run *TemplateSync, now time.Time) error {
+	local, err := ListTemplates(ctx, tx, TemplateFilter{AppID: app.ID})
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*Template, len(local))
+	for i := range local {
+		byID[local[i].TemplateID] = &local[i]
+	}
+	seen := make(map[string]bool, len(remote))
+	var parseErrs []error
+	for _, rt := range remote {
+		seen[rt.PriTmplID] = true
+		fresh, perr := TemplateFromWeChat(app.ID, rt, SourceSync)
+		if perr != nil {
+			parseErrs = append(parseErrs, fmt.Errorf("%s (%s): %w", rt.PriTmplID, rt.Title, perr))
+		}
+		fresh.SyncedAt = &now
+		old, ok := byID[rt.PriTmplID]
+		if !ok {
+			if err := CreateTemplate(ctx, tx, fresh); err != nil {
+				return err
+			}
+			run.Inserted++
+			continue
+		}
+		if old.ContentHash == fresh.ContentHash && old.Status == TemplateActive {
+			run.Unchanged++
+			if err := UpdateTemplateFields(ctx, tx, old.ID, map[string]any{"synced_at": now}); err != nil {
+				return err
+			}
+			continue
+		}
+		fields := map[string]any{"title": fresh.Title, "content": fresh.Content, "example": fresh.Example, "kind": fresh.Kind,
+			"keywords": fresh.Keywords, "content_hash": fresh.ContentHash, "status": TemplateActive, "synced_at": now}
+		if old.Source == SourceManual {
+			fields["source"] = SourceSync
+		}
+		if err := UpdateTemplateFields(ctx, tx, old.ID, fields); err != nil {
+			return err
+		}
+		run.Updated++
+		if old.ContentHash != fresh.ContentHash {
+			n, err := FlagCampaignsForTemplate(ctx, tx, old.ID, HeldTemplateChanged)
+			if err != nil {
+				return err
+			}
+			run.Flagged += n
+		}
+	}
+	for _, lt := range local {
+		// Manual entries exist because the API is out of reach: sync never removes them.
+		if seen[lt.TemplateID] || lt.Status == TemplateDeleted || lt.Source == SourceManual {
+			continue
+		}
+		if err := UpdateTemplateFields(ctx, tx, lt.ID, map[string]any{"status": TemplateDeleted, "synced_at": now}); err != nil {
+			return err
+		}
+		run.Deleted++
+		n, err := FlagCampaignsForTemplate(ctx, tx, lt.ID, HeldTemplateDeleted)
+		if err != nil {
+			return err
+		}
+		run.Flagged += n
+	}
+	if len(parseErrs) > 0 {
+		// Stored anyway (WeChat sends them); the history shows what did not parse.
+		run.Error = errors.Join(parseErrs...).Error()
+	}
+	return nil
 }

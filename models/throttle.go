@@ -2,27 +2,10 @@ package models
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 )
-
-// withDeadlockRetry runs fn again (twice at most) when MySQL chose it as a
-// deadlock victim or a lock wait timed out: concurrent upserts of one key
-// can deadlock in InnoDB, and the work is safe to repeat.
-func withDeadlockRetry(fn func() error) error {
-	var err error
-	for i := 0; i < 3; i++ {
-		err = fn()
-		var me *gomysql.MySQLError
-		if err == nil || !errors.As(err, &me) || (me.Number != 1213 && me.Number != 1205) {
-			return err
-		}
-	}
-	return err
-}
 
 // LoginThrottle counts sign-in attempts per key ("acct:…", "ip:…") in the
 // database, so every instance enforces the same limit.
@@ -52,37 +35,35 @@ type ThrottlePolicy struct {
 // when the attempt may go ahead, else when the lock ends.
 func ThrottleAttempt(ctx context.Context, db *gorm.DB, key string, p ThrottlePolicy, now time.Time) (time.Time, error) {
 	var until time.Time
-	err := withDeadlockRetry(func() error {
-		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			cutoff := now.Add(-p.Window)
-			// MySQL evaluates SET left to right with new values: failures is
-			// computed before window_start changes. SQLite uses old values throughout.
-			var upsert string
-			if IsMySQL(tx) {
-				upsert = `INSERT INTO login_throttle (k, failures, window_start) VALUES (?, 1, ?)
+	err := retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
+		cutoff := now.Add(-p.Window)
+		// MySQL evaluates SET left to right with new values: failures is
+		// computed before window_start changes. SQLite uses old values throughout.
+		var upsert string
+		if IsMySQL(tx) {
+			upsert = `INSERT INTO login_throttle (k, failures, window_start) VALUES (?, 1, ?)
 				ON DUPLICATE KEY UPDATE failures = IF(window_start < ?, 1, failures + 1), window_start = IF(window_start < ?, ?, window_start)`
-			} else {
-				upsert = `INSERT INTO login_throttle (k, failures, window_start) VALUES (?, 1, ?)
+		} else {
+			upsert = `INSERT INTO login_throttle (k, failures, window_start) VALUES (?, 1, ?)
 				ON CONFLICT(k) DO UPDATE SET failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END,
 				window_start = CASE WHEN window_start < ? THEN ? ELSE window_start END`
-			}
-			if err := tx.Exec(upsert, key, now, cutoff, cutoff, now).Error; err != nil {
-				return err
-			}
-			var t LoginThrottle
-			if err := tx.Where("k = ?", key).First(&t).Error; err != nil {
-				return translate(err)
-			}
-			switch {
-			case t.LockedUntil != nil && t.LockedUntil.After(now):
-				until = *t.LockedUntil
-			case t.Failures > p.MaxFailures:
-				until = now.Add(p.Lock)
-				return tx.Model(&LoginThrottle{}).Where("k = ?", key).
-					Updates(map[string]any{"locked_until": until, "failures": 0, "window_start": now}).Error
-			}
-			return nil
-		})
+		}
+		if err := tx.Exec(upsert, key, now, cutoff, cutoff, now).Error; err != nil {
+			return err
+		}
+		var t LoginThrottle
+		if err := tx.Where("k = ?", key).First(&t).Error; err != nil {
+			return translate(err)
+		}
+		switch {
+		case t.LockedUntil != nil && t.LockedUntil.After(now):
+			until = *t.LockedUntil
+		case t.Failures > p.MaxFailures:
+			until = now.Add(p.Lock)
+			return tx.Model(&LoginThrottle{}).Where("k = ?", key).
+				Updates(map[string]any{"locked_until": until, "failures": 0, "window_start": now}).Error
+		}
+		return nil
 	})
 	return until, err
 }

@@ -8,13 +8,10 @@ package scheduler
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,10 +115,7 @@ func (c *Config) defaults() error {
 		c.Now = time.Now
 	}
 	if c.InstanceID == "" {
-		host, _ := os.Hostname()
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		c.InstanceID = fmt.Sprintf("%.30s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		c.InstanceID = models.NewInstanceID()
 	}
 	if c.HTTPClient == nil {
 		hc := wechat.DefaultHTTPClient()
@@ -159,7 +153,8 @@ type Engine struct {
 	maint      sync.WaitGroup
 	maintStop  chan struct{}
 
-	sent atomic.Int64 // messages WeChat accepted through this engine
+	sent           atomic.Int64 // messages WeChat accepted through this engine
+	maxSettleLocks atomic.Int64 // the most rows one settle pass held locked
 }
 
 // NewEngine builds an engine; nothing runs until Start.
@@ -356,23 +351,42 @@ func (e *Engine) settle(ctx context.Context) {
 	var after int64
 	for range maxPages {
 		now := e.now()
-		n, seen, last, err := models.SettlePendingSentEvents(ctx, e.db, models.SettlePass{
-			Since: now.Add(-24 * time.Hour), ByWindowAfter: now.Add(-2 * time.Second),
-			GiveUpBefore: now.Add(-(e.cfg.LeaseFor + 2*time.Minute)),
-			Now:          now, Window: e.cfg.SettleWindow, AfterID: after, Limit: pageSize})
+		res, err := models.SettlePendingSentEvents(ctx, e.db, models.SettlePass{
+			ByWindowAfter: now.Add(-2 * time.Second),
+			GiveUpBefore:  now.Add(-(e.cfg.LeaseFor + 2*time.Minute)),
+			Now:           now, Window: e.cfg.SettleWindow, AfterID: after, Limit: pageSize})
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("settling sent events failed; will retry", "err", err)
 			}
 			return
 		}
-		e.m.settled.WithLabelValues("settled").Add(float64(n))
-		if seen < pageSize {
+		e.m.settled.WithLabelValues("settled").Add(float64(res.Settled))
+		e.notePassLocks(res.RowsLocked)
+		if res.Seen < pageSize {
 			return
 		}
-		after = last
+		after = res.LastID
 	}
 }
+
+// notePassLocks records the rows a settle pass held locked.
+func (e *Engine) notePassLocks(n int64) {
+	if n <= 0 {
+		return
+	}
+	e.m.settleLocks.Observe(float64(n))
+	for {
+		cur := e.maxSettleLocks.Load()
+		if n <= cur || e.maxSettleLocks.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// MaxSettleLocks is the most rows one settle pass of this engine held
+// locked (MySQL; 0 on SQLite).
+func (e *Engine) MaxSettleLocks() int64 { return e.maxSettleLocks.Load() }
 
 func (e *Engine) maintain(ctx context.Context) {
 	now := e.now()

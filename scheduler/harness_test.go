@@ -101,7 +101,7 @@ func newHarness(t *testing.T, db *gorm.DB, dsn string) *harness {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if _, err := ApplyEvent(r.Context(), db, h.app, ev); err != nil {
+		if _, err := models.ApplyPushEvent(r.Context(), db, h.app, ev, h.clock.Now()); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -124,10 +124,7 @@ func (h *harness) addTemplate(wxID, content string, typ int) *models.Template {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var tk []models.TemplateKeyword
-	for _, k := range kws {
-		tk = append(tk, models.TemplateKeyword{Label: k.Label, Key: k.Key, Type: k.Type})
-	}
+	tk := models.KeywordsFromWeChat(kws)
 	kind := models.TemplateOneTime
 	if typ == wechat.TemplateLongTerm {
 		kind = models.TemplateLongTerm

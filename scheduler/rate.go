@@ -100,7 +100,7 @@ func (e *Engine) take(ctx context.Context, st *appState, want int) (grant, error
 		g.dayN = got
 		if got == 0 {
 			until := models.NextChinaMidnight(now)
-			e.pauseApp(ctx, a, until, "the app's daily quota in minipush is used up; sends resume after midnight China time")
+			e.pauseApp(ctx, a, until, models.PauseLocalQuota)
 		}
 	}
 	return g, nil

@@ -104,38 +104,28 @@ func (e *Engine) decide(rows []models.Delivery, attrs map[int64]string, reserved
 			out[i] = models.Decision{Action: models.ActDefer, Until: now.Add(e.cfg.AppRefresh)}
 			continue
 		case !t.active:
-			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonTemplateDeleted,
-				Msg: "the template was deleted from WeChat or here: sync the templates, or pick another (no WeChat call was made)"}
+			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonTemplateDeleted}
 			continue
 		case t.kwErr != nil:
-			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue,
-				Msg: "the template's stored keywords cannot be read: sync the templates again (" + t.kwErr.Error() + ")"}
+			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonTemplateBroken}
 			continue
 		}
 		data, err := d.DataMap()
 		if err != nil {
-			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue,
-				Msg: "the stored message data is not a JSON object of strings: " + err.Error()}
+			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonBadData}
 			continue
 		}
 		rendered := ""
 		if strings.Contains(d.Data, "{{") {
 			if missing := render(data, attrs[d.UserID]); missing != "" {
-				out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue,
-					Msg: "the user has no attribute " + strconv.Quote(missing) + " that the message asks for: set it, or change the message"}
+				out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonMissingAttr, Detail: missing}
 				continue
 			}
 			b, _ := json.Marshal(data)
 			rendered = string(b)
 		}
 		if err := e.cfg.Rules.CheckData(t.kws, data); err != nil {
-			msg := err.Error()
-			var ves wechat.ValueErrors
-			if errors.As(err, &ves) {
-				msg = ves.Message("en")
-			}
-			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue,
-				Msg: strings.ReplaceAll(msg, "\n", "; ") + " (no WeChat call was made)"}
+			out[i] = models.Decision{Action: models.ActSkip, Reason: models.ReasonInvalidValue, Detail: failingKeys(err)}
 			continue
 		}
 		if !e.state.reserveUser(d.UserID) {
@@ -242,7 +232,7 @@ func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
 		}
 	}
 	if !quotaUntil.IsZero() {
-		e.pauseApp(e.hard, &st.app, quotaUntil, "WeChat 45009: the app's daily quota is used up; sends resume after midnight China time")
+		e.pauseApp(e.hard, &st.app, quotaUntil, models.PauseWeChatQuota)
 	}
 }
 
@@ -252,7 +242,7 @@ func (e *Engine) sendOne(st *appState, d *models.Delivery) models.Outcome {
 	t := e.state.template(d.TemplateID)
 	data, _ := d.DataMap()
 	req := wechat.SendRequest{ToUser: d.OpenID, TemplateID: t.wxID, Page: d.Page, Data: data,
-		MiniprogramState: st.app.MPState, Lang: st.app.Lang}
+		MiniprogramState: string(st.app.MPState), Lang: st.app.Lang}
 	start := time.Now()
 	msgID, err := st.client.Send(e.sendCtx, req)
 	e.m.latency.WithLabelValues(st.app.AppID).Observe(time.Since(start).Seconds())
@@ -286,7 +276,6 @@ func (e *Engine) outcome(st *appState, d *models.Delivery, msgID int64, err erro
 	retry := func(reason string) models.Outcome {
 		if d.Attempts >= e.cfg.MaxAttempts {
 			o.Status, o.Reason, o.Refund = models.DeliveryFailed, models.ReasonMaxAttempts, true
-			o.ErrMsg = "gave up after " + strconv.Itoa(d.Attempts) + " attempts; last: " + o.ErrMsg
 			return o
 		}
 		o.Status, o.Reason = models.DeliveryQueued, reason
@@ -300,7 +289,6 @@ func (e *Engine) outcome(st *appState, d *models.Delivery, msgID int64, err erro
 		return o
 	case class == wechat.ClassOutcomeUnknown:
 		o.Status, o.Reason = models.DeliveryUnknown, models.ReasonOutcomeUnknown
-		o.ErrMsg = "no answer after the request left (" + o.ErrMsg + "): not resent; subscribe_msg_sent_event or staff settle it"
 		return o
 	case class == wechat.ClassQuota:
 		o.Status, o.Reason, o.Uncount = models.DeliveryQueued, models.ReasonQuota, true
@@ -315,7 +303,7 @@ func (e *Engine) outcome(st *appState, d *models.Delivery, msgID int64, err erro
 		// the same way: wait for an admin instead of burning attempts.
 		o.Status, o.Reason, o.Uncount = models.DeliveryQueued, models.ReasonNoToken, true
 		o.NextAttemptAt = now.Add(time.Minute)
-		e.pauseApp(e.hard, &st.app, o.NextAttemptAt, "no access token: "+o.ErrMsg+" — check the AppID and AppSecret")
+		e.pauseApp(e.hard, &st.app, o.NextAttemptAt, models.PauseNoToken)
 		return o
 	case class == wechat.ClassTransient || class == wechat.ClassToken:
 		return retry(models.ReasonRetry)
@@ -428,4 +416,19 @@ type countingStore struct {
 func (c countingStore) Put(ctx context.Context, appID string, t wechat.Token) error {
 	c.onPut()
 	return c.TokenStore.Put(ctx, appID, t)
+}
+
+// failingKeys lists the keywords whose values broke their rule, comma
+// separated, for the delivery's errmsg: the console re-checks the stored
+// values to say in the reader's language what is wrong with each.
+func failingKeys(err error) string {
+	var ves wechat.ValueErrors
+	if !errors.As(err, &ves) {
+		return ""
+	}
+	keys := make([]string, len(ves))
+	for i, ve := range ves {
+		keys[i] = ve.Key
+	}
+	return strings.Join(keys, ",")
 }

@@ -78,13 +78,7 @@ func (s *state) refresh(ctx context.Context, force bool) {
 		for i := range list {
 			t := &list[i]
 			ti := &tplInfo{wxID: t.TemplateID, longTerm: t.LongTerm(), active: t.Status == models.TemplateActive}
-			kws, err := t.KeywordList()
-			if err != nil {
-				ti.kwErr = err
-			}
-			for _, k := range kws {
-				ti.kws = append(ti.kws, wechat.Keyword{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum})
-			}
+			ti.kws, ti.kwErr = t.WeChatKeywords()
 			tpls[t.ID] = ti
 		}
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"gorm.io/gorm"
 
-	"github.com/minipush/minipush/handlers"
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/web"
@@ -214,7 +213,7 @@ func withEngine(t *testing.T) func(*web.Deps) {
 			_ = e.Stop(ctx)
 		})
 		d.Events = e
-		d.TestSender = handlers.QueueSender{DB: d.DB, Engine: e}
+		d.Queue = e
 		d.Metrics = e.MetricsHandler()
 	}
 }

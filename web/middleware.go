@@ -113,7 +113,7 @@ func signedIn(next echo.HandlerFunc) echo.HandlerFunc {
 		if c.Request().Method == http.MethodGet {
 			target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 		}
-		if c.Request().Header.Get("HX-Request") == "true" {
+		if handlers.IsHTMX(c) {
 			c.Response().Header().Set("HX-Redirect", target)
 			return c.NoContent(http.StatusUnauthorized)
 		}

@@ -26,7 +26,7 @@ func (s *Server) routes() {
 	wxpush := &handlers.WxPush{Env: env, Events: s.events}
 	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
-	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Sender: s.testSender}
+	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Queue: s.queue}
 
 	e := s.Echo
 	e.GET("/healthz", health.Live)

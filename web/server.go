@@ -32,12 +32,12 @@ type Deps struct {
 	TrustProxy bool
 	// WeChatHTTP is the HTTP client for WeChat calls (nil: the client's default).
 	WeChatHTTP *http.Client
-	// TestSender makes template test sends through the delivery engine.
-	TestSender handlers.TestSender
+	// Queue queues messages for the delivery engine (template test sends).
+	Queue handlers.Enqueuer
 	// Jobs runs the named scheduled jobs (nil: the Jobs page only reads history).
 	Jobs handlers.JobRunner
 	// Events applies WeChat's pushed events and wakes the engine (nil: database only).
-	Events handlers.EventHandler
+	Events handlers.PushObserver
 	// Metrics serves /metrics (nil: not served); with MetricsToken set it
 	// asks for "Authorization: Bearer <token>".
 	Metrics      http.Handler
@@ -53,9 +53,9 @@ type Server struct {
 	log   *slog.Logger
 
 	wechatHTTP *http.Client
-	testSender handlers.TestSender
+	queue      handlers.Enqueuer
 	jobs       handlers.JobRunner
-	events     handlers.EventHandler
+	events     handlers.PushObserver
 	metrics    http.Handler
 	metricsTok string
 }
@@ -85,7 +85,7 @@ func New(d Deps) *Server {
 		log:   d.Logger,
 
 		wechatHTTP: d.WeChatHTTP,
-		testSender: d.TestSender,
+		queue:      d.Queue,
 		jobs:       d.Jobs,
 		events:     d.Events,
 		metrics:    d.Metrics,

@@ -6,21 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/scheduler/jobs"
-	"github.com/minipush/minipush/scheduler/tplsync"
 )
-
-// instanceName names this process in leases: host, pid and a random tag.
-func instanceName() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), models.RandomToken(3))
-}
 
 // startJobs registers the named scheduled jobs and starts their cron.
 func startJobs(db *gorm.DB, sealer *models.Sealer, loc *time.Location, log *slog.Logger, holder string, wx *http.Client) (*jobs.Runner, error) {
@@ -57,7 +49,7 @@ func syncDueTemplates(ctx context.Context, db *gorm.DB, sealer *models.Sealer, w
 		a := &apps[i]
 		client, err := models.WeChatClient(db, sealer, a, wx)
 		if err == nil {
-			_, err = tplsync.Sync(ctx, db, a, client, tplsync.TriggerSchedule, nil, time.Now().UTC())
+			_, err = models.SyncTemplates(ctx, db, a, client, models.SyncTriggerSchedule, nil, time.Now().UTC())
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", a.AppID, err))

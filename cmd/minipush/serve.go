@@ -13,7 +13,6 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/minipush/minipush/handlers"
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/web"
@@ -98,7 +97,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 			log.Info("migrated", "from", res.From, "to", res.To, "applied", res.Applied)
 		}
 	}
-	holder := instanceName()
+	holder := models.NewInstanceID()
 	wx := wechat.DefaultHTTPClient()
 	runner, err := startJobs(db, sealer, loc, log, holder, wx)
 	if err != nil {
@@ -114,7 +113,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return err
 	}
 	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version,
-		WeChatHTTP: wx, Jobs: runner, Events: engine, TestSender: handlers.QueueSender{DB: db, Engine: engine},
+		WeChatHTTP: wx, Jobs: runner, Events: engine, Queue: engine,
 		Metrics: engine.MetricsHandler(), MetricsToken: os.Getenv("MINIPUSH_METRICS_TOKEN")})
 	err = srv.Start(ctx, *addr, func(a string) {
 		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version, "instance", holder)

@@ -100,17 +100,3 @@ func PruneSendWindows(ctx context.Context, db *gorm.DB, before time.Time) error 
 	}
 	return db.Exec("DELETE FROM send_windows WHERE win LIKE 'd:%' AND updated_at < ?", before.UTC().Add(-48*time.Hour)).Error
 }
-
-// PauseAppSends stops an app's sends until until (45009: the daily quota is
-// used up), with a reason shown to staff. An earlier pause is extended,
-// never shortened.
-func PauseAppSends(ctx context.Context, db *gorm.DB, appID int64, until time.Time, reason string) error {
-	until = until.UTC()
-	return db.WithContext(ctx).Exec(`UPDATE apps SET paused_until = ?, pause_reason = ?
-		WHERE id = ? AND (paused_until IS NULL OR paused_until < ?)`, until, truncate(reason, 190), appID, until).Error
-}
-
-// ResumeAppSends lifts an app's pause now.
-func ResumeAppSends(ctx context.Context, db *gorm.DB, appID int64) error {
-	return db.WithContext(ctx).Exec("UPDATE apps SET paused_until = NULL, pause_reason = '' WHERE id = ?", appID).Error
-}
