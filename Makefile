@@ -3,7 +3,7 @@ GO ?= go
 BIN ?= bin/minipush
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test test-short generate lint build fuzz clean
+.PHONY: run test test-short generate lint build fuzz clean drill-crash
 
 run: ## run the console on the embedded SQLite default (http://localhost:8080)
 	$(GO) run ./cmd/minipush serve
@@ -23,6 +23,11 @@ lint: ## gofmt and go vet (CI also regenerates the templ files and fails on a di
 
 build: generate ## build the binary into bin/
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/minipush
+
+DRILL_DB ?= mysql:root@tcp(127.0.0.1:3306)/test
+drill-crash: ## the crash drill: serve killed with SIGKILL mid-run on MariaDB/MySQL (DRILL_DB=mysql:…), then counted
+	$(GO) build -o $(BIN) ./cmd/minipush
+	$(BIN) drill --db "$(DRILL_DB)"
 
 clean:
 	rm -rf bin

@@ -141,7 +141,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 
 	setupStart := time.Now()
 	progress("bench: %s, %d recipients: setting up...", res.Database, *n)
-	sealer, app, tpl, err := benchSetup(ctx, db, sb, url, benchAppID)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := models.NewSealer(key)
+	if err != nil {
+		return err
+	}
+	app, tpl, err := benchSetup(ctx, db, sb, url, sealer, "")
 	if err != nil {
 		return err
 	}
@@ -281,38 +287,38 @@ func benchDatabase(dsn string) (string, func(), error) {
 	}, nil
 }
 
-func benchSetup(ctx context.Context, db *gorm.DB, sb *sandbox.Server, url, appID string) (*models.Sealer, *models.App, *models.Template, error) {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := models.NewSealer(key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if err := benchSandboxApp(sb, appID); err != nil {
-		return nil, nil, nil, err
+// benchSetup registers the bench app and its template here and at the
+// sandbox (url), secrets sealed by sealer. With pushURL set the sandbox
+// pushes its events there, in plaintext JSON signed with drillPushToken.
+func benchSetup(ctx context.Context, db *gorm.DB, sb *sandbox.Server, url string, sealer *models.Sealer, pushURL string) (*models.App, *models.Template, error) {
+	if err := benchSandboxApp(sb, benchAppID, pushURL); err != nil {
+		return nil, nil, err
 	}
 	now := time.Now().UTC()
-	app := &models.App{AppID: benchAppID, Name: "bench", SecretEnc: sealer.Seal(benchSecret), APIBaseURL: url, PushMode: "plain",
-		PushFormat: "json", RateLimit: 0, Timezone: "Asia/Shanghai", QuietPolicy: "defer", MPState: "formal", Lang: "zh_CN",
+	app := &models.App{AppID: benchAppID, Name: "bench", SecretEnc: sealer.Seal(benchSecret), APIBaseURL: url, PushMode: models.PushPlain,
+		PushFormat: models.PushJSON, RateLimit: 0, Timezone: "Asia/Shanghai", QuietPolicy: models.QuietDefer, MPState: models.MPFormal, Lang: "zh_CN",
 		SyncEveryHours: 6, CreatedAt: now, UpdatedAt: now}
+	if pushURL != "" {
+		app.PushTokenEnc, app.AESKeyEnc = sealer.Seal(drillPushToken), sealer.Seal("")
+	}
 	if err := db.WithContext(ctx).Create(app).Error; err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	kws, _ := wechat.ParseContent(benchTpl)
-	var tk []models.TemplateKeyword
-	for _, k := range kws {
-		tk = append(tk, models.TemplateKeyword{Label: k.Label, Key: k.Key, Type: k.Type})
-	}
 	tpl := &models.Template{AppID: app.ID, TemplateID: benchTplID, Title: "订单通知", Content: benchTpl, Kind: models.TemplateOneTime}
-	tpl.SetKeywords(tk)
+	tpl.SetKeywords(models.KeywordsFromWeChat(kws))
 	if err := models.CreateTemplate(ctx, db, tpl); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return sealer, app, tpl, nil
+	return app, tpl, nil
 }
 
-func benchSandboxApp(sb *sandbox.Server, appID string) error {
-	if err := sb.AddApp(sandbox.AppConfig{AppID: appID, Secret: benchSecret}); err != nil {
+func benchSandboxApp(sb *sandbox.Server, appID, pushURL string) error {
+	cfg := sandbox.AppConfig{AppID: appID, Secret: benchSecret}
+	if pushURL != "" {
+		cfg.PushURL, cfg.PushToken = pushURL, drillPushToken
+	}
+	if err := sb.AddApp(cfg); err != nil {
 		return err
 	}
 	_, err := sb.AddTemplate(appID, wechat.Template{PriTmplID: benchTplID, Title: "订单通知", Content: benchTpl, Type: wechat.TemplateOneTime})
@@ -405,7 +411,7 @@ func benchRaw(ctx context.Context, n, conc int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := benchSandboxApp(sb, benchRawID); err != nil {
+	if err := benchSandboxApp(sb, benchRawID, ""); err != nil {
 		return 0, err
 	}
 	for i := range n {

@@ -23,11 +23,12 @@ Usage:
   minipush <command> [flags]
 
 Commands:
-  serve          run the web console (and, in later versions, the scheduler and send workers)
+  serve          run the web console, the scheduled jobs and the delivery engine's send workers
   migrate        apply database migrations and exit
   staff create   create a staff account (password read from stdin)
   sandbox        run a fake WeChat API for trials and tests (default 127.0.0.1:9099)
   bench          measure the delivery engine against an in-process sandbox (throwaway database)
+  drill          the crash drill: serve processes killed with SIGKILL mid-run on MySQL/MariaDB, then counted
   version        print the version
 
 Common settings (flag, or environment variable):
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdBench(ctx, args[1:], stdout, stderr, log)
 	case "sandbox":
 		err = cmdSandbox(ctx, args[1:], stdout, stderr, log)
+	case "drill":
+		err = cmdDrill(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "minipush: unknown command %q\n\n%s", args[0], usage)
 		return 2
