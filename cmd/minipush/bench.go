@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,32 +29,40 @@ import (
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/scheduler"
+	"github.com/minipush/minipush/web"
 	"github.com/minipush/minipush/wechat"
 	"github.com/minipush/minipush/wechat/sandbox"
 )
 
 // benchResult is what `minipush bench --json` prints.
 type benchResult struct {
-	Recipients     int     `json:"recipients"`
-	MsgsPerSec     float64 `json:"msgs_per_sec"`
-	CPUSecPer1k    float64 `json:"cpu_sec_per_1k"`
-	PeakRSSMB      float64 `json:"peak_rss_mb"`
-	P50Ms          float64 `json:"p50_ms"`
-	P99Ms          float64 `json:"p99_ms"`
-	P50ClaimMs     float64 `json:"p50_claim_to_sent_ms"`
-	P99ClaimMs     float64 `json:"p99_claim_to_sent_ms"`
-	RawMsgsPerSec  float64 `json:"raw_msgs_per_sec"`
-	FractionOfRaw  float64 `json:"fraction_of_raw"`
-	Duplicates     int64   `json:"duplicates"`
-	Unsent         int64   `json:"unsent"`
-	Database       string  `json:"database"`
-	EngineSeconds  float64 `json:"engine_seconds"`
-	SetupSeconds   float64 `json:"setup_seconds"`
-	Workers        int     `json:"workers"`
-	BatchSize      int     `json:"batch_size"`
-	Concurrency    int     `json:"concurrency"`
-	RawConcurrency int     `json:"raw_concurrency"`
-	MemLimitMB     int     `json:"mem_limit_mb"`
+	Recipients    int     `json:"recipients"`
+	MsgsPerSec    float64 `json:"msgs_per_sec"`
+	CPUSecPer1k   float64 `json:"cpu_sec_per_1k"`
+	PeakRSSMB     float64 `json:"peak_rss_mb"`
+	P50Ms         float64 `json:"p50_ms"`
+	P99Ms         float64 `json:"p99_ms"`
+	P50ClaimMs    float64 `json:"p50_claim_to_sent_ms"`
+	P99ClaimMs    float64 `json:"p99_claim_to_sent_ms"`
+	RawMsgsPerSec float64 `json:"raw_msgs_per_sec"`
+	FractionOfRaw float64 `json:"fraction_of_raw"`
+	// Settlement: WeChat (the sandbox) pushes a sent event per accepted
+	// message to the real /wx/push endpoint while the engine sends.
+	EventsPerSec     float64 `json:"sent_events_per_sec"`          // events taken in per second, start to the last push
+	SettledIn30s     float64 `json:"settled_share_30s"`            // share of accepted messages delivered or failed 30 s after the last send
+	MaxSettleLocks   int64   `json:"max_settle_rows_locked"`       // the most rows one settle transaction held locked (MySQL)
+	PushesDropped    int64   `json:"pushes_dropped"`               // pushes the sandbox gave up on (3 tries) or could not queue
+	PushIntakePerSec float64 `json:"push_intake_capacity_per_sec"` // signed sent-event pushes the endpoint takes per second when flooded
+	Duplicates       int64   `json:"duplicates"`
+	Unsent           int64   `json:"unsent"`
+	Database         string  `json:"database"`
+	EngineSeconds    float64 `json:"engine_seconds"`
+	SetupSeconds     float64 `json:"setup_seconds"`
+	Workers          int     `json:"workers"`
+	BatchSize        int     `json:"batch_size"`
+	Concurrency      int     `json:"concurrency"`
+	RawConcurrency   int     `json:"raw_concurrency"`
+	MemLimitMB       int     `json:"mem_limit_mb"`
 }
 
 const (
@@ -122,7 +131,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	t, _ := models.ParseDSN(benchDSN)
 	res.Database = t.String()
 
-	sb := sandbox.New(sandbox.Options{Logger: quiet, DailyQuota: 1 << 40})
+	sb := sandbox.New(sandbox.Options{Logger: quiet, DailyQuota: 1 << 40, PushWorkers: 16, PushQueue: 200000})
 	defer sb.Close()
 	url, err := sb.Start("127.0.0.1:0")
 	if err != nil {
@@ -147,7 +156,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err != nil {
 		return err
 	}
-	app, tpl, err := benchSetup(ctx, db, sb, url, sealer, "")
+	// WeChat's pushes go to the console's real push endpoint, served once
+	// the engine exists.
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	pushURL := "http://" + pl.Addr().String() + "/wx/push/" + benchAppID
+	app, tpl, err := benchSetup(ctx, db, sb, url, sealer, pushURL)
 	if err != nil {
 		return err
 	}
@@ -173,6 +189,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	hs := &http.Server{Handler: web.New(web.Deps{DB: db, Logger: quiet, Sealer: sealer, Events: e}).Echo, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(pl) }()
+	defer hs.Close()
 	cpu0 := cpuSeconds()
 	start := time.Now()
 	ectx, cancel := context.WithCancel(ctx)
@@ -202,10 +221,18 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 			return err
 		}
 	}
+	sent := e.Sent()
+	progress("bench: settling: waiting up to 30 s for the sent events...")
+	if err := benchSettle(ctx, db, sb, e, start, sent, &res); err != nil {
+		return err
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	_ = e.Stop(sctx)
 	scancel()
-	sent := e.Sent()
+	progress("bench: push intake: flooding the push endpoint...")
+	if res.PushIntakePerSec, err = benchPushIntake(ctx, pushURL, min(*n, 50000), 32); err != nil {
+		return err
+	}
 	res.EngineSeconds = elapsed.Seconds()
 	res.MsgsPerSec = float64(sent) / elapsed.Seconds()
 	if sent > 0 {
@@ -239,6 +266,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fmt.Fprintf(stdout, "peak RSS           %.0f MB (this process, sandbox included; Go memory limit %d MiB)\n", res.PeakRSSMB, res.MemLimitMB)
 	fmt.Fprintf(stdout, "queued → sent      p50 %.0f ms, p99 %.0f ms (all queued just before the start)\n", res.P50Ms, res.P99Ms)
 	fmt.Fprintf(stdout, "claimed → sent     p50 %.0f ms, p99 %.0f ms\n", res.P50ClaimMs, res.P99ClaimMs)
+	fmt.Fprintf(stdout, "sent events in     %.0f/s while sending (%d pushes dropped)\n", res.EventsPerSec, res.PushesDropped)
+	fmt.Fprintf(stdout, "settled in 30 s    %.1f%% of accepted messages delivered or failed 30 s after the last send\n", 100*res.SettledIn30s)
+	fmt.Fprintf(stdout, "settle locks       at most %d rows in one settle transaction\n", res.MaxSettleLocks)
+	fmt.Fprintf(stdout, "push intake        %.0f sent-event pushes/s when flooded (capacity of /wx/push)\n", res.PushIntakePerSec)
 	fmt.Fprintf(stdout, "duplicates         %d\n", res.Duplicates)
 	fmt.Fprintf(stdout, "unsent             %d\n", res.Unsent)
 	if res.Duplicates != 0 || res.Unsent != 0 {
@@ -523,4 +554,87 @@ func peakRSSMB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}
+
+// benchSettle waits up to 30 s after the last send for the sent events to
+// settle every accepted message, then records how far settlement got.
+func benchSettle(ctx context.Context, db *gorm.DB, sb *sandbox.Server, e *scheduler.Engine, start time.Time, sent int64, res *benchResult) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var drainedAt time.Time
+	for {
+		st, err := models.CountDeliveriesByStatus(ctx, db, 0)
+		if err != nil {
+			return err
+		}
+		stats := sb.Stats()
+		if drainedAt.IsZero() && stats.PushesPending == 0 {
+			drainedAt = time.Now()
+		}
+		settled := st[models.DeliveryDelivered] + st[models.DeliveryFailed]
+		if sent > 0 {
+			res.SettledIn30s = float64(settled) / float64(sent)
+		}
+		if (settled >= sent && stats.PushesPending == 0) || time.Now().After(deadline) {
+			if drainedAt.IsZero() {
+				drainedAt = time.Now()
+			}
+			res.EventsPerSec = float64(stats.PushesSent) / drainedAt.Sub(start).Seconds()
+			res.PushesDropped = stats.PushesDropped + stats.PushesFailed
+			res.MaxSettleLocks = e.MaxSettleLocks()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// benchPushIntake floods the push endpoint with n signed plaintext
+// sent-event pushes (msgids no delivery has, so they are stored and later
+// given up) from conc clients, and returns pushes taken in per second.
+func benchPushIntake(ctx context.Context, pushURL string, n, conc int) (float64, error) {
+	push, err := wechat.NewPush(drillPushToken, "", benchAppID)
+	if err != nil {
+		return 0, err
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) || ctx.Err() != nil {
+					return
+				}
+				ev := &wechat.Event{ToUserName: "gh_bench", FromUserName: benchOpenID(int(i)), CreateTime: time.Now().Unix(), MsgType: "event",
+					Event: wechat.EventSent, List: []wechat.EventItem{{TemplateID: benchTplID, MsgID: 9_000_000_000_000 + i, ErrorStatus: "success"}}}
+				req, err := push.NewRequest(ctx, pushURL, ev, wechat.PushOptions{})
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				resp, err := hc.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		return 0, fmt.Errorf("push intake: %d of %d pushes were refused or failed", f, n)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
