@@ -3,6 +3,8 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +20,26 @@ type WxPush struct {
 	// Events is told what each push changed (the delivery engine: metrics,
 	// and waking its workers on new credits); nil when no engine runs.
 	Events PushObserver
+	// SentEvents batches the inserts of sent events (nil: one insert each).
+	SentEvents *models.SentEventWriter
+
+	cache pushCache
+}
+
+// pushCacheTTL is how long an account and its push verifier are reused
+// between pushes: a flood of sent events does not read and unseal the
+// account for each one, and a changed Token or key applies within it.
+const pushCacheTTL = 5 * time.Second
+
+type pushCache struct {
+	mu sync.Mutex
+	m  map[string]pushEntry
+}
+
+type pushEntry struct {
+	app    *models.App
+	push   *wechat.Push
+	loaded time.Time
 }
 
 // PushObserver is told what an applied push changed.
@@ -25,10 +47,32 @@ type PushObserver interface {
 	PushApplied(res models.PushResult)
 }
 
-// pushFor loads the app and its verifier; a missing app or push Token is a 404.
+// pushFor returns the app and its verifier (cached for pushCacheTTL); a
+// missing app or push Token is a 404.
 func (h *WxPush) pushFor(c echo.Context) (*models.App, *wechat.Push, error) {
+	appid, now := c.Param("appid"), time.Now()
+	h.cache.mu.Lock()
+	e, ok := h.cache.m[appid]
+	h.cache.mu.Unlock()
+	if ok && now.Sub(e.loaded) < pushCacheTTL {
+		return e.app, e.push, nil
+	}
+	a, p, err := h.loadPush(c, appid)
+	if err != nil {
+		return nil, nil, err
+	}
+	h.cache.mu.Lock()
+	if h.cache.m == nil {
+		h.cache.m = map[string]pushEntry{}
+	}
+	h.cache.m[appid] = pushEntry{app: a, push: p, loaded: now}
+	h.cache.mu.Unlock()
+	return a, p, nil
+}
+
+func (h *WxPush) loadPush(c echo.Context, appid string) (*models.App, *wechat.Push, error) {
 	ctx := c.Request().Context()
-	a, err := models.GetAppByAppID(ctx, h.DB, c.Param("appid"))
+	a, err := models.GetAppByAppID(ctx, h.DB, appid)
 	if err != nil {
 		return nil, nil, NotFound(err)
 	}
@@ -85,7 +129,7 @@ func (h *WxPush) Receive(c echo.Context) error {
 		h.Log.Warn("wx push: undecodable", "app", a.AppID, "ip", c.RealIP(), "err", err)
 		return echo.NewHTTPError(http.StatusBadRequest, "malformed push body")
 	}
-	res, err := models.ApplyPushEvent(c.Request().Context(), h.DB, a, ev, h.Now())
+	res, err := models.ApplyPushEvent(c.Request().Context(), h.DB, h.SentEvents, a, ev, h.Now())
 	if err != nil {
 		// A 5xx makes WeChat retry; every change is deduplicated, so a retry is safe.
 		return err

@@ -33,21 +33,36 @@ type PushResult struct {
 //
 // Every item is deduplicated (msgid for sent events; openid + time + event
 // + template for the others), so WeChat's retries change nothing.
-func ApplyPushEvent(ctx context.Context, db *gorm.DB, app *App, ev *wechat.Event, now time.Time) (PushResult, error) {
+//
+// With a writer (w), sent events share its batched inserts and count as
+// stored whether or not WeChat had pushed them before; without one, each
+// is one insert and repeats count as duplicates.
+func ApplyPushEvent(ctx context.Context, db *gorm.DB, w *SentEventWriter, app *App, ev *wechat.Event, now time.Time) (PushResult, error) {
 	var res PushResult
 	now = now.UTC()
 	switch ev.Event {
 	case wechat.EventSent:
+		evs := make([]SentEvent, 0, len(ev.List))
 		for _, it := range ev.List {
 			if it.MsgID == 0 {
 				res.Ignored++
 				continue
 			}
-			dup, err := StoreSentEvent(ctx, db, SentEvent{AppID: app.ID, MsgID: it.MsgID, OpenID: ev.FromUserName,
+			evs = append(evs, SentEvent{AppID: app.ID, MsgID: it.MsgID, OpenID: ev.FromUserName,
 				WxTemplateID: it.TemplateID, ErrorCode: int(it.ErrorCode), ErrorStatus: it.ErrorStatus,
-				EventTime: time.Unix(ev.CreateTime, 0)}, now)
+				EventTime: time.Unix(ev.CreateTime, 0)})
+		}
+		if w != nil && len(evs) > 0 {
+			if err := w.Store(ctx, evs, now); err != nil {
+				return res, fmt.Errorf("storing %d sent events: %w", len(evs), err)
+			}
+			res.Stored += len(evs)
+			break
+		}
+		for _, e := range evs {
+			dup, err := StoreSentEvent(ctx, db, e, now)
 			if err != nil {
-				return res, fmt.Errorf("storing the sent event of msgid %d: %w", it.MsgID, err)
+				return res, fmt.Errorf("storing the sent event of msgid %d: %w", e.MsgID, err)
 			}
 			if dup {
 				res.Duplicates++

@@ -703,7 +703,7 @@ func TestPushEventsFeedCredits(t *testing.T) {
 		ev := &wechat.Event{FromUserName: "fan1", CreateTime: 1700000000, MsgType: "event", Event: wechat.EventPopup,
 			List: []wechat.EventItem{{TemplateID: testTplID, SubscribeStatus: wechat.StatusAccept}}}
 		for range 2 {
-			if _, err := models.ApplyPushEvent(ctx, db, h.app, ev, h.clock.Now()); err != nil {
+			if _, err := models.ApplyPushEvent(ctx, db, nil, h.app, ev, h.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}

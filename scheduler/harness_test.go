@@ -101,7 +101,7 @@ func newHarness(t *testing.T, db *gorm.DB, dsn string) *harness {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if _, err := models.ApplyPushEvent(r.Context(), db, h.app, ev, h.clock.Now()); err != nil {
+		if _, err := models.ApplyPushEvent(r.Context(), db, nil, h.app, ev, h.clock.Now()); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

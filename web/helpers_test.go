@@ -213,6 +213,9 @@ func withEngine(t *testing.T) func(*web.Deps) {
 			_ = e.Stop(ctx)
 		})
 		d.Events = e
+		w := models.NewSentEventWriter(d.DB)
+		t.Cleanup(w.Close)
+		d.SentEvents = w
 		d.Queue = e
 		d.Metrics = e.MetricsHandler()
 	}

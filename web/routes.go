@@ -23,7 +23,7 @@ func (s *Server) routes() {
 	dash := &handlers.Dashboard{Env: env}
 	health := &handlers.Health{Env: env}
 	coming := handlers.Coming{}
-	wxpush := &handlers.WxPush{Env: env, Events: s.events}
+	wxpush := &handlers.WxPush{Env: env, Events: s.events, SentEvents: s.sentEvents}
 	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
 	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Queue: s.queue}

@@ -38,6 +38,9 @@ type Deps struct {
 	Jobs handlers.JobRunner
 	// Events applies WeChat's pushed events and wakes the engine (nil: database only).
 	Events handlers.PushObserver
+	// SentEvents batches the inserts of pushed sent events (nil: one insert
+	// each). Close it after the server has stopped.
+	SentEvents *models.SentEventWriter
 	// Metrics serves /metrics (nil: not served); with MetricsToken set it
 	// asks for "Authorization: Bearer <token>".
 	Metrics      http.Handler
@@ -56,6 +59,7 @@ type Server struct {
 	queue      handlers.Enqueuer
 	jobs       handlers.JobRunner
 	events     handlers.PushObserver
+	sentEvents *models.SentEventWriter
 	metrics    http.Handler
 	metricsTok string
 }
@@ -88,6 +92,7 @@ func New(d Deps) *Server {
 		queue:      d.Queue,
 		jobs:       d.Jobs,
 		events:     d.Events,
+		sentEvents: d.SentEvents,
 		metrics:    d.Metrics,
 		metricsTok: d.MetricsToken,
 	}

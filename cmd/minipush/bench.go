@@ -189,9 +189,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	hs := &http.Server{Handler: web.New(web.Deps{DB: db, Logger: quiet, Sealer: sealer, Events: e}).Echo, ReadHeaderTimeout: 5 * time.Second}
+	sentEvents := models.NewSentEventWriter(db)
+	hs := &http.Server{Handler: web.New(web.Deps{DB: db, Logger: quiet, Sealer: sealer, Events: e, SentEvents: sentEvents}).Echo,
+		ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(pl) }()
-	defer hs.Close()
+	defer func() { _ = hs.Close(); sentEvents.Close() }()
 	cpu0 := cpuSeconds()
 	start := time.Now()
 	ectx, cancel := context.WithCancel(ctx)

@@ -112,14 +112,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
+	sentEvents := models.NewSentEventWriter(db)
 	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version,
-		WeChatHTTP: wx, Jobs: runner, Events: engine, Queue: engine,
+		WeChatHTTP: wx, Jobs: runner, Events: engine, Queue: engine, SentEvents: sentEvents,
 		Metrics: engine.MetricsHandler(), MetricsToken: os.Getenv("MINIPUSH_METRICS_TOKEN")})
 	err = srv.Start(ctx, *addr, func(a string) {
 		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version, "instance", holder)
 	})
-	// Shutdown order: HTTP has stopped accepting (Start returned); now the
-	// cron stops and running jobs finish (bounded); the database closes last.
+	// Shutdown order: HTTP has stopped accepting (Start returned); pushed
+	// events still queued are written; the cron stops and running jobs
+	// finish (bounded); the engine stops; the database closes last.
+	sentEvents.Close()
 	jctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if jerr := runner.Stop(jctx); jerr != nil {
