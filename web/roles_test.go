@@ -67,6 +67,8 @@ var routeAccess = map[string]access{
 	"POST /settings/apps/:id":           adminOnly,
 	"POST /settings/apps/:id/test":      adminOnly,
 	"GET /settings/apikeys":             adminOnly,
+	"POST /settings/apikeys":            adminOnly,
+	"POST /settings/apikeys/:id/revoke": adminOnly,
 	"GET /settings/jobs":                adminOnly,
 	"POST /settings/jobs/:name/run":     adminOnly,
 	"GET /settings/staff":               adminOnly,

@@ -27,6 +27,7 @@ func (s *Server) routes() {
 	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
 	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Sender: s.testSender}
+	apiKeys := &handlers.APIKeys{Env: env}
 
 	e := s.Echo
 	e.GET("/healthz", health.Live)
@@ -75,7 +76,9 @@ func (s *Server) routes() {
 	g.GET("/settings/apps/:id/edit", apps.Edit, need(admin))
 	g.POST("/settings/apps/:id", apps.Update, need(admin))
 	g.POST("/settings/apps/:id/test", apps.TestConnection, need(admin))
-	g.GET("/settings/apikeys", coming.Page("apikeys"), need(admin))
+	g.GET("/settings/apikeys", apiKeys.List, need(admin))
+	g.POST("/settings/apikeys", apiKeys.Create, need(admin))
+	g.POST("/settings/apikeys/:id/revoke", apiKeys.Revoke, need(admin))
 	g.GET("/settings/jobs", jobsPage.List, need(admin))
 	g.POST("/settings/jobs/:name/run", jobsPage.RunNow, need(admin))
 	g.GET("/settings/staff", staff.List, need(admin))
