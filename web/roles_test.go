@@ -22,27 +22,38 @@ const (
 	adminOnly               // admins
 	operators               // operators and admins
 	readers                 // operators, support and admins
+	apiKey                  // the JSON API: an API key, never a staff session
 )
 
 // routeAccess is the permission matrix, written independently of
 // routes.go: every registered route must appear here, and every role is
 // checked against it.
 var routeAccess = map[string]access{
-	"GET /healthz":           public,
-	"GET /readyz":            public,
-	"GET /static/*":          public,
-	"GET /wx/push/:appid":    public,
-	"POST /wx/push/:appid":   public,
-	"GET /setup":             public,
-	"POST /setup":            public,
-	"GET /login":             public,
-	"POST /login":            public,
-	"POST /lang":             public,
-	"POST /logout":           signedIn,
-	"GET /":                  signedIn,
-	"GET /account":           signedIn,
-	"POST /account/password": signedIn,
-	"POST /account/lang":     signedIn,
+	"GET /healthz":         public,
+	"GET /readyz":          public,
+	"GET /static/*":        public,
+	"GET /wx/push/:appid":  public,
+	"POST /wx/push/:appid": public,
+	"GET /setup":           public,
+	"POST /setup":          public,
+	"GET /login":           public,
+	"POST /login":          public,
+	"POST /lang":           public,
+	"POST /logout":         signedIn,
+
+	"GET /api/v1/openapi.json":                public,
+	"PUT /api/v1/users/:openid":               apiKey,
+	"GET /api/v1/users/:openid":               apiKey,
+	"POST /api/v1/users\\:batch":              apiKey,
+	"GET /api/v1/users/:openid/subscriptions": apiKey,
+	"GET /api/v1/users/:openid/messages":      apiKey,
+	"POST /api/v1/subscriptions":              apiKey,
+	"POST /api/v1/messages":                   apiKey,
+	"GET /api/v1/messages/:id":                apiKey,
+	"GET /":                                   signedIn,
+	"GET /account":                            signedIn,
+	"POST /account/password":                  signedIn,
+	"POST /account/lang":                      signedIn,
 
 	"GET /campaigns":                         operators,
 	"GET /templates":                         readers,
@@ -137,6 +148,8 @@ func TestRoleMatrix(t *testing.T) {
 			path = strings.ReplaceAll(path, ":name", "no-such-job")
 			path = strings.ReplaceAll(path, ":appid", "wx0000000000000000")
 			path = strings.ReplaceAll(path, "*", "app.css")
+			path = strings.ReplaceAll(path, ":openid", "o_nobody")
+			path = strings.ReplaceAll(path, `\:`, ":")
 			for _, role := range []string{"", "support", "operator", "admin"} {
 				var c *client
 				if role == "" {
@@ -163,6 +176,10 @@ func TestRoleMatrix(t *testing.T) {
 					toLogin = false
 				}
 				switch {
+				case acc == apiKey:
+					if r.status != http.StatusUnauthorized {
+						t.Errorf("%s %s as %s: got %d, want 401 (the API takes API keys, not sessions)", method, path, name, r.status)
+					}
 				case allowed(acc, role):
 					if r.status == http.StatusForbidden || toLogin || r.status >= 500 {
 						t.Errorf("%s %s as %s: got %d (Location %q), want it allowed", method, path, name, r.status, loc)

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/labstack/echo/v4/middleware"
+
 	"github.com/minipush/minipush/handlers"
 	"github.com/minipush/minipush/models"
 )
@@ -40,6 +42,19 @@ func (s *Server) routes() {
 	// WeChat's message push: verified by signature, not by session or CSRF.
 	e.GET("/wx/push/:appid", wxpush.Verify)
 	e.POST("/wx/push/:appid", wxpush.Receive)
+
+	// JSON API for business backends: API keys, not sessions or CSRF.
+	api := &handlers.API{Env: env, Queue: s.queue}
+	e.GET("/api/v1/openapi.json", api.OpenAPI)
+	v1 := e.Group("/api/v1", api.Errors, middleware.BodyLimit("1M"), api.Auth)
+	v1.PUT("/users/:openid", api.PutUser)
+	v1.GET("/users/:openid", api.GetUser)
+	v1.POST(`/users\:batch`, api.BatchUsers)
+	v1.GET("/users/:openid/subscriptions", api.GetSubscriptions)
+	v1.GET("/users/:openid/messages", api.GetUserMessages)
+	v1.POST("/subscriptions", api.ReportSubscription)
+	v1.POST("/messages", api.SendMessage)
+	v1.GET("/messages/:id", api.GetMessage)
 
 	g := e.Group("", s.consoleMiddleware()...)
 	g.GET("/setup", auth.SetupPage)

@@ -38,6 +38,9 @@ type Deps struct {
 	Jobs handlers.JobRunner
 	// Events applies WeChat's pushed events and wakes the engine (nil: database only).
 	Events handlers.EventHandler
+	// Queue queues API messages and wakes the engine (nil: the TestSender's
+	// engine when it has one, else the database only).
+	Queue handlers.Enqueuer
 	// Metrics serves /metrics (nil: not served); with MetricsToken set it
 	// asks for "Authorization: Bearer <token>".
 	Metrics      http.Handler
@@ -56,6 +59,7 @@ type Server struct {
 	testSender handlers.TestSender
 	jobs       handlers.JobRunner
 	events     handlers.EventHandler
+	queue      handlers.Enqueuer
 	metrics    http.Handler
 	metricsTok string
 }
@@ -88,6 +92,7 @@ func New(d Deps) *Server {
 		testSender: d.TestSender,
 		jobs:       d.Jobs,
 		events:     d.Events,
+		queue:      apiQueue(d),
 		metrics:    d.Metrics,
 		metricsTok: d.MetricsToken,
 	}
@@ -201,7 +206,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		if he != nil && code < 500 {
 			msg = fmt.Sprint(he.Message)
 		}
-		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "message": msg}})
+		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "code": apiStatusCode(code), "message": msg}})
 		return
 	}
 	info := views.ErrorInfo{Code: code, Title: http.StatusText(code)}
@@ -259,4 +264,35 @@ func (s *Server) Start(ctx context.Context, addr string, onListen func(addr stri
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// apiQueue is what queues API messages: Deps.Queue, else the engine behind
+// the test sender, else the database alone (the engine polls it).
+func apiQueue(d Deps) handlers.Enqueuer {
+	if d.Queue != nil {
+		return d.Queue
+	}
+	if qs, ok := d.TestSender.(handlers.QueueSender); ok && qs.Engine != nil {
+		return qs.Engine
+	}
+	return handlers.DBQueue{DB: d.DB}
+}
+
+// apiStatusCode is the stable error code of a status the router answers
+// itself under /api/ (no route, wrong method).
+func apiStatusCode(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusRequestEntityTooLarge:
+		return "body_too_large"
+	}
+	if status >= 500 {
+		return "internal_error"
+	}
+	return "bad_request"
 }
