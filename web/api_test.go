@@ -312,7 +312,9 @@ func TestAPISendMessageOnceUnderConcurrentRetries(t *testing.T) {
 		wantAPI(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"business_id":"cust-1","attributes":{"shop":"北京店"}}`), 200)
 
 		// Refused up front, nothing queued.
-		send := func(idem, body string) apiResp { return callAPI(t, app, "POST", "/messages", key, body, "Idempotency-Key", idem) }
+		send := func(idem, body string) apiResp {
+			return callAPI(t, app, "POST", "/messages", key, body, "Idempotency-Key", idem)
+		}
 		wantAPIError(t, callAPI(t, app, "POST", "/messages", key, `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"}}`), 400, "idempotency_key_required", "Idempotency-Key")
 		wantAPIError(t, send("k0", `{"template_id":"NOPE","openid":"o_alice","data":{"thing1":"x"}}`), 422, "unknown_template", "template_id")
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_nobody","data":{"thing1":"x"}}`), 422, "user_not_found", "openid")
