@@ -68,7 +68,12 @@ var routeAccess = map[string]access{
 	"GET /templates/:id/test-send/:delivery": operators,
 	"POST /templates/:id/delete":             adminOnly,
 	"GET /users":                             readers,
+	"GET /users/:id":                         readers,
+	"POST /users/:id/credits":                adminOnly,
 	"GET /deliveries":                        readers,
+	"GET /deliveries/export.csv":             readers,
+	"GET /deliveries/:id":                    readers,
+	"POST /deliveries/:id/settle":            operators,
 
 	"GET /settings/apps":                adminOnly,
 	"GET /settings/apps/new":            adminOnly,

@@ -30,6 +30,8 @@ func (s *Server) routes() {
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
 	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Sender: s.testSender}
 	apiKeys := &handlers.APIKeys{Env: env}
+	users := &handlers.Users{Env: env}
+	deliveries := &handlers.Deliveries{Env: env}
 
 	e := s.Echo
 	e.GET("/healthz", health.Live)
@@ -81,8 +83,13 @@ func (s *Server) routes() {
 	g.POST("/templates/:id/test-send", templates.TestSend, need(operator))
 	g.GET("/templates/:id/test-send/:delivery", templates.TestSendStatus, need(operator))
 	g.POST("/templates/:id/delete", templates.Delete, need(admin))
-	g.GET("/users", coming.Page("users"), need(operator, support))
-	g.GET("/deliveries", coming.Page("deliveries"), need(operator, support))
+	g.GET("/users", users.List, need(operator, support))
+	g.GET("/users/:id", users.Show, need(operator, support))
+	g.POST("/users/:id/credits", users.AdjustCredits, need(admin))
+	g.GET("/deliveries", deliveries.List, need(operator, support))
+	g.GET("/deliveries/export.csv", deliveries.Export, need(operator, support))
+	g.GET("/deliveries/:id", deliveries.Show, need(operator, support))
+	g.POST("/deliveries/:id/settle", deliveries.Settle, need(operator))
 
 	g.GET("/settings/apps", apps.List, need(admin))
 	g.GET("/settings/apps/new", apps.New, need(admin))
