@@ -307,4 +307,3 @@ func csvSafe(s string) string {
 	}
 	return s
 }
-
