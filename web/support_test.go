@@ -328,3 +328,30 @@ func TestDeliveriesFilterPagesAndExport(t *testing.T) {
 		}
 	})
 }
+
+// A test send whose outcome is unknown keeps asking until it is settled.
+func TestTestSendUnknownUpdatesItself(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		f := newSupportFixture(t, db)
+		app := newTestApp(t, db, withEngine(t))
+		op := app.signedIn(mustStaff(t, db, "op@example.com", models.RoleOperator))
+		alice := f.user(t, "o_alice", "")
+		d := f.delivery(t, alice, time.Now(), map[string]any{"status": models.DeliveryUnknown, "reason": models.ReasonOutcomeUnknown, "attempts": 1})
+		path := "/templates/" + id(f.tpl.ID) + "/test-send/" + id(d.ID)
+		r := op.get(path)
+		want(t, r, http.StatusOK)
+		if poll, _ := r.doc(t).Find(`[data-testid="tpl-send-unknown"]`).Attr("hx-get"); poll != path {
+			t.Fatalf("an unknown outcome does not keep asking:\n%s", r.body)
+		}
+		// WeChat's sent event settles it (as the engine's settler writes it).
+		if err := db.Model(&models.Delivery{}).Where("id = ?", d.ID).Updates(map[string]any{"status": models.DeliveryDelivered,
+			"reason": models.ReasonSentEvent, "msgid": 42}).Error; err != nil {
+			t.Fatal(err)
+		}
+		r = op.get(path)
+		doc := r.doc(t)
+		if doc.Find(`[hx-get]`).Length() != 0 || doc.Find(`[data-testid="flash"].flash-success`).Length() != 1 {
+			t.Fatalf("after settling:\n%s", r.body)
+		}
+	})
+}
