@@ -35,6 +35,8 @@ var schemaV4 = []string{
 		filename {KEY} NOT NULL DEFAULT '',
 		encoding {SHORT} NOT NULL DEFAULT '',
 		status {SHORT} NOT NULL DEFAULT 'running',
+		size_bytes {BIGINT} NOT NULL DEFAULT 0,
+		done_bytes {BIGINT} NOT NULL DEFAULT 0,
 		total_rows {BIGINT} NOT NULL DEFAULT 0,
 		imported {BIGINT} NOT NULL DEFAULT 0,
 		rejected {BIGINT} NOT NULL DEFAULT 0,
@@ -42,4 +44,5 @@ var schemaV4 = []string{
 		error {KEY} NOT NULL DEFAULT '',
 		created_at {TIME} NOT NULL,
 		finished_at {TIME} NULL){OPTIONS}`,
+	`CREATE INDEX ix_user_imports_app ON user_imports (app_id, id)`,
 }

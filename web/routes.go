@@ -32,6 +32,7 @@ func (s *Server) routes() {
 	apiKeys := &handlers.APIKeys{Env: env}
 	users := &handlers.Users{Env: env}
 	deliveries := &handlers.Deliveries{Env: env}
+	imports := &handlers.Imports{Env: env}
 
 	e := s.Echo
 	e.GET("/healthz", health.Live)
@@ -86,6 +87,10 @@ func (s *Server) routes() {
 	g.GET("/users", users.List, need(operator, support))
 	g.GET("/users/:id", users.Show, need(operator, support))
 	g.POST("/users/:id/credits", users.AdjustCredits, need(admin))
+	g.GET("/users/import", imports.New, need(operator))
+	g.POST("/users/import", imports.Create, need(operator))
+	g.GET("/users/imports/:id", imports.Show, need(operator))
+	g.GET("/users/imports/:id/rejected.csv", imports.Rejected, need(operator))
 	g.GET("/deliveries", deliveries.List, need(operator, support))
 	g.GET("/deliveries/export.csv", deliveries.Export, need(operator, support))
 	g.GET("/deliveries/:id", deliveries.Show, need(operator, support))

@@ -132,7 +132,10 @@ func New(d Deps) *Server {
 		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
 	}))
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
-	e.Use(middleware.BodyLimit("2M"))
+	// Bodies are small, except a CSV of users being imported.
+	isImport := func(c echo.Context) bool { return c.Request().URL.Path == "/users/import" }
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M", Skipper: isImport}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "512M", Skipper: func(c echo.Context) bool { return !isImport(c) }}))
 
 	s.routes()
 	return s
