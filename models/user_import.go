@@ -212,6 +212,19 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 	if openidCol < 0 {
 		return finishImport(ctx, db, imp, ImportFailed, ImportNoOpenID, "")
 	}
+	var present importColumns
+	for i, c := range cols {
+		switch c {
+		case "unionid":
+			present.UnionID = true
+		case "business_id":
+			present.BusinessID = true
+		case "tags":
+			present.Tags = true
+		case "":
+			present.Attributes = present.Attributes || attrs[i] != ""
+		}
+	}
 	var report bytes.Buffer
 	rw := csv.NewWriter(&report)
 	reject := func(line int, reason string, rec []string) {
@@ -226,7 +239,7 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := UpsertUsers(ctx, db, imp.AppID, batch); err != nil {
+		if err := bulkUpsertUsers(ctx, db, imp.AppID, batch, present); err != nil {
 			return err
 		}
 		imp.Imported += int64(len(batch))
@@ -257,6 +270,9 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 		}
 		imp.TotalRows++
 		in, reason := importRow(rec, cols, attrs, openidCol, len(header))
+		if present.Attributes && in.Attributes == nil {
+			in.Attributes = map[string]any{}
+		}
 		if reason != "" {
 			reject(line, reason, rec)
 			continue

@@ -139,6 +139,19 @@ func TestImportUsersEncodingsAndRejectedRows(t *testing.T) {
 				}
 			})
 		}
+		// A later file updates the columns it has and keeps the others.
+		r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "upd.csv", []byte("OpenID,Business ID\no_zhang,cust-9\no_zhang,cust-10\n"))
+		wantRedirect(t, r, "/users/imports/")
+		var last models.UserImport
+		db.Order("id DESC").First(&last)
+		if imp := waitImport(t, db, last.ID); imp.Imported != 2 || imp.Rejected != 0 {
+			t.Fatalf("update import %+v", imp)
+		}
+		u, _ := models.GetUserByOpenID(ctx, db, f.a.ID, "o_zhang")
+		if u.BusinessID != "cust-10" || u.UnionID != "u_zhang" || u.Attrs()["姓名"] != "张三" || len(u.TagList()) != 2 {
+			t.Fatalf("after an update import: %+v", u)
+		}
+
 		// A file without an openid column fails with words, not Go text.
 		r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "x.csv", []byte("name,city\n张三,北京\n"))
 		wantRedirect(t, r, "/users/imports/")
@@ -152,7 +165,7 @@ func TestImportUsersEncodingsAndRejectedRows(t *testing.T) {
 		}
 		var audits int64
 		db.Model(&models.AuditEntry{}).Where("action = ?", "user.import").Count(&audits)
-		if audits != int64(len(files))+1 {
+		if audits != int64(len(files))+2 {
 			t.Fatalf("%d import audit rows", audits)
 		}
 	})
