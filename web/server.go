@@ -136,6 +136,20 @@ func New(d Deps) *Server {
 	isImport := func(c echo.Context) bool { return c.Request().URL.Path == "/users/import" }
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M", Skipper: isImport}))
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "512M", Skipper: func(c echo.Context) bool { return !isImport(c) }}))
+	// Parse the upload with 1 MiB of memory, the rest of the file on disk,
+	// before the CSRF check reads its token from the form.
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if isImport(c) && r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
+				var he *echo.HTTPError
+				if err := r.ParseMultipartForm(1 << 20); errors.As(err, &he) {
+					return he
+				}
+			}
+			return next(c)
+		}
+	})
 
 	s.routes()
 	return s
