@@ -155,7 +155,7 @@ var usersCatalog = map[string][2]string{
 	"delivery.called_at":                {"调用", "called"},
 	"delivery.sent_at":                  {"发出", "sent"},
 	"delivery.settled_at":               {"结果", "settled"},
-	"delivery.errcode_line":             {"微信错误码 %d：%s", "WeChat %d: %s"},
+	"delivery.errcode_line":             {"微信错误码 %s", "WeChat error %s"},
 	"deliveries.export":                 {"导出 CSV", "Export CSV"},
 	"deliveries.from":                   {"入队时间从", "Queued from"},
 	"deliveries.to":                     {"到", "to"},
