@@ -538,5 +538,9 @@ func (h *Templates) TestSendStatus(c echo.Context) error {
 	if ok {
 		kind = "success"
 	}
+	// An unknown outcome settles itself when WeChat's sent event arrives: keep asking.
+	if d, err := models.GetDelivery(c.Request().Context(), h.DB, id); err == nil && d.Status == models.DeliveryUnknown {
+		return RenderBare(c, http.StatusOK, views.TestSendUnknown(components.Flash{Kind: "info", Message: msg}, c.Request().URL.Path))
+	}
 	return RenderBare(c, http.StatusOK, views.TestSendResult(&components.Flash{Kind: kind, Message: msg}, ""))
 }

@@ -70,6 +70,8 @@ type SubscriptionEvent struct {
 	DeliveryID   *int64
 	StaffID      *int64
 	DedupKey     *string
+	MatchedID    *int64 // the other source's report of the same tap (see PairWindow)
+	Note         string // why staff made the change
 	CreatedAt    time.Time
 }
 
@@ -152,28 +154,12 @@ func ensureSubscription(tx *gorm.DB, userID, templateID int64, now time.Time) er
 
 // GrantCredit records an accept: one more credit for a one-time template,
 // or the long-term subscription turned on. It returns false when the dedup
-// key was already applied.
+// key was already applied. An accept from WeChat's popup push and one from
+// the mini program's report of the same tap grant one credit together
+// (see PairWindow and GrantAccept).
 func GrantCredit(ctx context.Context, db *gorm.DB, c CreditChange) (bool, error) {
-	applied := false
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		ok, err := logEvent(tx, &c, SubEventAccept, boolInt(!c.LongTerm))
-		if err != nil || !ok {
-			return err
-		}
-		now := c.now()
-		if err := ensureSubscription(tx, c.UserID, c.TemplateID, now); err != nil {
-			return err
-		}
-		set := map[string]any{"status": SubAccept, "updated_at": now}
-		if c.LongTerm {
-			set["long_term"] = true
-		} else {
-			set["credits"] = gorm.Expr("credits + 1")
-		}
-		applied = true
-		return tx.Model(&Subscription{}).Where("user_id = ? AND template_id = ?", c.UserID, c.TemplateID).Updates(set).Error
-	})
-	return applied, err
+	res, err := GrantAccept(ctx, db, c)
+	return res.Applied, err
 }
 
 // RecordReject records a reject. From a popup (kind SubEventReject) the

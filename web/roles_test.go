@@ -22,27 +22,38 @@ const (
 	adminOnly               // admins
 	operators               // operators and admins
 	readers                 // operators, support and admins
+	apiKey                  // the JSON API: an API key, never a staff session
 )
 
 // routeAccess is the permission matrix, written independently of
 // routes.go: every registered route must appear here, and every role is
 // checked against it.
 var routeAccess = map[string]access{
-	"GET /healthz":           public,
-	"GET /readyz":            public,
-	"GET /static/*":          public,
-	"GET /wx/push/:appid":    public,
-	"POST /wx/push/:appid":   public,
-	"GET /setup":             public,
-	"POST /setup":            public,
-	"GET /login":             public,
-	"POST /login":            public,
-	"POST /lang":             public,
-	"POST /logout":           signedIn,
-	"GET /":                  signedIn,
-	"GET /account":           signedIn,
-	"POST /account/password": signedIn,
-	"POST /account/lang":     signedIn,
+	"GET /healthz":         public,
+	"GET /readyz":          public,
+	"GET /static/*":        public,
+	"GET /wx/push/:appid":  public,
+	"POST /wx/push/:appid": public,
+	"GET /setup":           public,
+	"POST /setup":          public,
+	"GET /login":           public,
+	"POST /login":          public,
+	"POST /lang":           public,
+	"POST /logout":         signedIn,
+
+	"GET /api/v1/openapi.json":                public,
+	"PUT /api/v1/users/:openid":               apiKey,
+	"GET /api/v1/users/:openid":               apiKey,
+	"POST /api/v1/users\\:batch":              apiKey,
+	"GET /api/v1/users/:openid/subscriptions": apiKey,
+	"GET /api/v1/users/:openid/messages":      apiKey,
+	"POST /api/v1/subscriptions":              apiKey,
+	"POST /api/v1/messages":                   apiKey,
+	"GET /api/v1/messages/:id":                apiKey,
+	"GET /":                                   signedIn,
+	"GET /account":                            signedIn,
+	"POST /account/password":                  signedIn,
+	"POST /account/lang":                      signedIn,
 
 	"GET /campaigns":                         operators,
 	"GET /templates":                         readers,
@@ -57,7 +68,16 @@ var routeAccess = map[string]access{
 	"GET /templates/:id/test-send/:delivery": operators,
 	"POST /templates/:id/delete":             adminOnly,
 	"GET /users":                             readers,
+	"GET /users/:id":                         readers,
+	"POST /users/:id/credits":                adminOnly,
+	"GET /users/import":                      operators,
+	"POST /users/import":                     operators,
+	"GET /users/imports/:id":                 operators,
+	"GET /users/imports/:id/rejected.csv":    operators,
 	"GET /deliveries":                        readers,
+	"GET /deliveries/export.csv":             readers,
+	"GET /deliveries/:id":                    readers,
+	"POST /deliveries/:id/settle":            operators,
 
 	"GET /settings/apps":                adminOnly,
 	"GET /settings/apps/new":            adminOnly,
@@ -67,6 +87,8 @@ var routeAccess = map[string]access{
 	"POST /settings/apps/:id":           adminOnly,
 	"POST /settings/apps/:id/test":      adminOnly,
 	"GET /settings/apikeys":             adminOnly,
+	"POST /settings/apikeys":            adminOnly,
+	"POST /settings/apikeys/:id/revoke": adminOnly,
 	"GET /settings/jobs":                adminOnly,
 	"POST /settings/jobs/:name/run":     adminOnly,
 	"GET /settings/staff":               adminOnly,
@@ -135,6 +157,8 @@ func TestRoleMatrix(t *testing.T) {
 			path = strings.ReplaceAll(path, ":name", "no-such-job")
 			path = strings.ReplaceAll(path, ":appid", "wx0000000000000000")
 			path = strings.ReplaceAll(path, "*", "app.css")
+			path = strings.ReplaceAll(path, ":openid", "o_nobody")
+			path = strings.ReplaceAll(path, `\:`, ":")
 			for _, role := range []string{"", "support", "operator", "admin"} {
 				var c *client
 				if role == "" {
@@ -161,6 +185,10 @@ func TestRoleMatrix(t *testing.T) {
 					toLogin = false
 				}
 				switch {
+				case acc == apiKey:
+					if r.status != http.StatusUnauthorized {
+						t.Errorf("%s %s as %s: got %d, want 401 (the API takes API keys, not sessions)", method, path, name, r.status)
+					}
 				case allowed(acc, role):
 					if r.status == http.StatusForbidden || toLogin || r.status >= 500 {
 						t.Errorf("%s %s as %s: got %d (Location %q), want it allowed", method, path, name, r.status, loc)

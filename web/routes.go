@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/labstack/echo/v4/middleware"
+
 	"github.com/minipush/minipush/handlers"
 	"github.com/minipush/minipush/models"
 )
@@ -27,6 +29,10 @@ func (s *Server) routes() {
 	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
 	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Queue: s.queue}
+	apiKeys := &handlers.APIKeys{Env: env}
+	users := &handlers.Users{Env: env}
+	deliveries := &handlers.Deliveries{Env: env}
+	imports := &handlers.Imports{Env: env}
 
 	e := s.Echo
 	e.GET("/healthz", health.Live)
@@ -39,6 +45,19 @@ func (s *Server) routes() {
 	// WeChat's message push: verified by signature, not by session or CSRF.
 	e.GET("/wx/push/:appid", wxpush.Verify)
 	e.POST("/wx/push/:appid", wxpush.Receive)
+
+	// JSON API for business backends: API keys, not sessions or CSRF.
+	api := &handlers.API{Env: env, Queue: s.apiQueue}
+	e.GET("/api/v1/openapi.json", api.OpenAPI)
+	v1 := e.Group("/api/v1", api.Errors, middleware.BodyLimit("1M"), api.Auth)
+	v1.PUT("/users/:openid", api.PutUser)
+	v1.GET("/users/:openid", api.GetUser)
+	v1.POST(`/users\:batch`, api.BatchUsers)
+	v1.GET("/users/:openid/subscriptions", api.GetSubscriptions)
+	v1.GET("/users/:openid/messages", api.GetUserMessages)
+	v1.POST("/subscriptions", api.ReportSubscription)
+	v1.POST("/messages", api.SendMessage)
+	v1.GET("/messages/:id", api.GetMessage)
 
 	g := e.Group("", s.consoleMiddleware()...)
 	g.GET("/setup", auth.SetupPage)
@@ -65,8 +84,17 @@ func (s *Server) routes() {
 	g.POST("/templates/:id/test-send", templates.TestSend, need(operator))
 	g.GET("/templates/:id/test-send/:delivery", templates.TestSendStatus, need(operator))
 	g.POST("/templates/:id/delete", templates.Delete, need(admin))
-	g.GET("/users", coming.Page("users"), need(operator, support))
-	g.GET("/deliveries", coming.Page("deliveries"), need(operator, support))
+	g.GET("/users", users.List, need(operator, support))
+	g.GET("/users/:id", users.Show, need(operator, support))
+	g.POST("/users/:id/credits", users.AdjustCredits, need(admin))
+	g.GET("/users/import", imports.New, need(operator))
+	g.POST("/users/import", imports.Create, need(operator))
+	g.GET("/users/imports/:id", imports.Show, need(operator))
+	g.GET("/users/imports/:id/rejected.csv", imports.Rejected, need(operator))
+	g.GET("/deliveries", deliveries.List, need(operator, support))
+	g.GET("/deliveries/export.csv", deliveries.Export, need(operator, support))
+	g.GET("/deliveries/:id", deliveries.Show, need(operator, support))
+	g.POST("/deliveries/:id/settle", deliveries.Settle, need(operator))
 
 	g.GET("/settings/apps", apps.List, need(admin))
 	g.GET("/settings/apps/new", apps.New, need(admin))
@@ -75,7 +103,9 @@ func (s *Server) routes() {
 	g.GET("/settings/apps/:id/edit", apps.Edit, need(admin))
 	g.POST("/settings/apps/:id", apps.Update, need(admin))
 	g.POST("/settings/apps/:id/test", apps.TestConnection, need(admin))
-	g.GET("/settings/apikeys", coming.Page("apikeys"), need(admin))
+	g.GET("/settings/apikeys", apiKeys.List, need(admin))
+	g.POST("/settings/apikeys", apiKeys.Create, need(admin))
+	g.POST("/settings/apikeys/:id/revoke", apiKeys.Revoke, need(admin))
 	g.GET("/settings/jobs", jobsPage.List, need(admin))
 	g.POST("/settings/jobs/:name/run", jobsPage.RunNow, need(admin))
 	g.GET("/settings/staff", staff.List, need(admin))

@@ -60,6 +60,7 @@ type Server struct {
 	jobs       handlers.JobRunner
 	events     handlers.PushObserver
 	sentEvents *models.SentEventWriter
+	apiQueue   handlers.Enqueuer
 	metrics    http.Handler
 	metricsTok string
 }
@@ -93,6 +94,7 @@ func New(d Deps) *Server {
 		jobs:       d.Jobs,
 		events:     d.Events,
 		sentEvents: d.SentEvents,
+		apiQueue:   apiQueue(d),
 		metrics:    d.Metrics,
 		metricsTok: d.MetricsToken,
 	}
@@ -132,7 +134,24 @@ func New(d Deps) *Server {
 		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
 	}))
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
-	e.Use(middleware.BodyLimit("2M"))
+	// Bodies are small, except a CSV of users being imported.
+	isImport := func(c echo.Context) bool { return c.Request().URL.Path == "/users/import" }
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M", Skipper: isImport}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "512M", Skipper: func(c echo.Context) bool { return !isImport(c) }}))
+	// Parse the upload with 1 MiB of memory, the rest of the file on disk,
+	// before the CSRF check reads its token from the form.
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if isImport(c) && r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
+				var he *echo.HTTPError
+				if err := r.ParseMultipartForm(1 << 20); errors.As(err, &he) {
+					return he
+				}
+			}
+			return next(c)
+		}
+	})
 
 	s.routes()
 	return s
@@ -206,7 +225,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		if he != nil && code < 500 {
 			msg = fmt.Sprint(he.Message)
 		}
-		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "message": msg}})
+		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "code": apiStatusCode(code), "message": msg}})
 		return
 	}
 	info := views.ErrorInfo{Code: code, Title: http.StatusText(code)}
@@ -264,4 +283,32 @@ func (s *Server) Start(ctx context.Context, addr string, onListen func(addr stri
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// apiQueue is what queues API messages: Deps.Queue (the engine), else the
+// database alone (an engine elsewhere polls it).
+func apiQueue(d Deps) handlers.Enqueuer {
+	if d.Queue != nil {
+		return d.Queue
+	}
+	return handlers.DBQueue{DB: d.DB}
+}
+
+// apiStatusCode is the stable error code of a status the router answers
+// itself under /api/ (no route, wrong method).
+func apiStatusCode(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusRequestEntityTooLarge:
+		return "body_too_large"
+	}
+	if status >= 500 {
+		return "internal_error"
+	}
+	return "bad_request"
 }

@@ -26,6 +26,7 @@ Commands:
   serve          run the web console, the scheduled jobs and the delivery engine's send workers
   migrate        apply database migrations and exit
   staff create   create a staff account (password read from stdin)
+  apikey create  create a JSON API key for one account (printed once)
   sandbox        run a fake WeChat API for trials and tests (default 127.0.0.1:9099)
   bench          measure the delivery engine against an in-process sandbox (throwaway database)
   drill          the crash drill: serve processes killed with SIGKILL mid-run on MySQL/MariaDB, then counted
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, log)
 	case "staff":
 		err = cmdStaff(ctx, args[1:], stdin, stdout, stderr, log)
+	case "apikey":
+		err = cmdAPIKey(ctx, args[1:], stdout, stderr, log)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr, log)
 	case "sandbox":

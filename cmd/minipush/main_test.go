@@ -104,3 +104,17 @@ func TestMigrateAndStaffCreate(t *testing.T) {
 		t.Fatalf("duplicate staff: %d %q", code, stderr)
 	}
 }
+
+func TestAPIKeyCreateCommand(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "x.db")
+	t.Setenv("MINIPUSH_SECRET_KEY", "")
+	code, _, stderr := runCmd(t, "", "apikey", "create", "--db", db, "--app", "wx0000000000000000", "--name", "svc")
+	if code == 0 || !strings.Contains(stderr, "no such account") {
+		t.Fatalf("unknown app: code %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCmd(t, "", "apikey", "create", "--db", db, "--app", "wx0000000000000000")
+	if code == 0 || !strings.Contains(stderr, "--name") {
+		t.Fatalf("no name: code %d, stderr %q", code, stderr)
+	}
+}

@@ -1,0 +1,219 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/handlers/apidoc"
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/views/components"
+)
+
+// API is the JSON API under /api/v1 for business backends. Every call
+// carries an API key (Authorization: Bearer <key>) scoped to one account.
+type API struct {
+	Env
+	// Queue queues messages and wakes the delivery engine.
+	Queue Enqueuer
+}
+
+// APIError is an error answered as {"error":{"code","message","field"}}.
+type APIError struct {
+	Status int
+	Code   string // stable: bad_json, unknown_field, no_credit, …
+	Field  string // the request field it concerns, "" when none
+	// Args fill the message's %-verbs (api.err.<code> in the catalog).
+	Args []any
+	// Message, when set, replaces the catalog's message.
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Code + " " + e.Field }
+
+func apiErr(status int, code, field string, args ...any) *APIError {
+	return &APIError{Status: status, Code: code, Field: field, Args: args}
+}
+
+type apiKeyState int
+
+const keyAPIKey apiKeyState = iota
+
+type apiCaller struct {
+	Key *models.APIKey
+	App *models.App
+}
+
+// CurrentAPIKey returns the key and account of an API call (nil outside /api/v1).
+func CurrentAPIKey(c echo.Context) (*models.APIKey, *models.App) {
+	s, _ := c.Request().Context().Value(keyAPIKey).(*apiCaller)
+	if s == nil {
+		return nil, nil
+	}
+	return s.Key, s.App
+}
+
+// apiLang is the language of API error messages: Chinese when the caller
+// asks for it, English otherwise.
+func apiLang(c echo.Context) string {
+	if strings.HasPrefix(strings.ToLower(c.Request().Header.Get("Accept-Language")), "zh") {
+		return "zh"
+	}
+	return "en"
+}
+
+// Errors answers every error of the API group in the API's shape.
+func (h *API) Errors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if err == nil || c.Response().Committed {
+			return err
+		}
+		return h.writeError(c, err)
+	}
+}
+
+func (h *API) writeError(c echo.Context, err error) error {
+	var ae *APIError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		ae = &APIError{Status: he.Code, Code: statusCode(he.Code)}
+	default:
+		ae = &APIError{Status: http.StatusInternalServerError, Code: "internal_error"}
+	}
+	if ae.Status >= 500 {
+		rid := c.Response().Header().Get(echo.HeaderXRequestID)
+		h.Log.Error("api request failed", "err", err, "path", c.Request().URL.Path, "request_id", rid)
+		ae.Args = []any{rid}
+	}
+	msg := ae.Message
+	if msg == "" {
+		msg = components.Translate(apiLang(c), "api.err."+ae.Code, ae.Args...)
+	}
+	body := map[string]any{"code": ae.Code, "message": msg}
+	if ae.Field != "" {
+		body["field"] = ae.Field
+	}
+	return c.JSON(ae.Status, map[string]any{"error": body})
+}
+
+// statusCode is the stable code of an HTTP status the framework answers.
+func statusCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "bad_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "body_too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	}
+	if status >= 500 {
+		return "internal_error"
+	}
+	return "bad_request"
+}
+
+// Auth checks the bearer key, counts the call and records the account.
+func (h *API) Auth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		authz := c.Request().Header.Get("Authorization")
+		token, ok := strings.CutPrefix(authz, "Bearer ")
+		if !ok || strings.TrimSpace(token) == "" {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="minipush"`)
+			return apiErr(http.StatusUnauthorized, "unauthorized", "")
+		}
+		ctx := c.Request().Context()
+		k, err := models.AuthenticateAPIKey(ctx, h.DB, strings.TrimSpace(token))
+		if errors.Is(err, models.ErrNotFound) {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="minipush", error="invalid_token"`)
+			return apiErr(http.StatusUnauthorized, "invalid_key", "")
+		}
+		if err != nil {
+			return err
+		}
+		app, err := models.GetApp(ctx, h.DB, k.AppID)
+		if err != nil {
+			return err
+		}
+		if err := models.TouchAPIKey(ctx, h.DB, k.ID, h.Now()); err != nil {
+			return err
+		}
+		if app.Disabled {
+			return apiErr(http.StatusForbidden, "account_disabled", "")
+		}
+		c.SetRequest(c.Request().WithContext(context.WithValue(ctx, keyAPIKey, &apiCaller{Key: k, App: app})))
+		return next(c)
+	}
+}
+
+// decodeJSON reads the request body into v, refusing unknown fields,
+// trailing data and anything but JSON.
+func decodeJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get("Content-Type")
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
+		return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "")
+	}
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return apiErr(http.StatusBadRequest, "bad_json", "", "trailing data after the JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var he *echo.HTTPError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he
+	case errors.As(err, &mbe):
+		return apiErr(http.StatusRequestEntityTooLarge, "body_too_large", "")
+	case errors.As(err, &se):
+		return apiErr(http.StatusBadRequest, "bad_json", "", fmt.Sprintf("offset %d", se.Offset))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return apiErr(http.StatusBadRequest, "bad_json", "", "empty or cut-off body")
+	case errors.As(err, &te):
+		return apiErr(http.StatusUnprocessableEntity, "wrong_type", te.Field, "got "+te.Value+", want "+te.Type.String())
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return apiErr(http.StatusUnprocessableEntity, "unknown_field", strings.Trim(f, `"`))
+	}
+	return apiErr(http.StatusBadRequest, "bad_json", "", "not valid JSON")
+}
+
+// OpenAPI serves the API's description.
+func (h *API) OpenAPI(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/json", apidoc.OpenAPI)
+}
+
+// DBQueue queues deliveries in the database only; a delivery engine
+// running elsewhere picks them up when it next polls.
+type DBQueue struct{ DB *gorm.DB }
+
+// Enqueue implements Enqueuer.
+func (q DBQueue) Enqueue(ctx context.Context, nd models.NewDelivery) (*models.Delivery, bool, error) {
+	return models.EnqueueDelivery(ctx, q.DB, nd)
+}

@@ -1,0 +1,261 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"reflect"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/wechat"
+)
+
+const maxIdempotencyKey = 128
+
+type apiMessageBody struct {
+	TemplateID       string                     `json:"template_id"`
+	OpenID           string                     `json:"openid"`
+	BusinessID       string                     `json:"business_id"`
+	Data             map[string]json.RawMessage `json:"data"`
+	Page             string                     `json:"page"`
+	MiniprogramState string                     `json:"miniprogram_state"`
+	Lang             string                     `json:"lang"`
+}
+
+type apiMessage struct {
+	ID             int64             `json:"id"`
+	Status         string            `json:"status"`
+	Reason         string            `json:"reason,omitempty"`
+	TemplateID     string            `json:"template_id"`
+	OpenID         string            `json:"openid"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	Data           map[string]string `json:"data"`
+	Page           string            `json:"page"`
+	Attempts       int               `json:"attempts"`
+	ErrCode        int               `json:"errcode"`
+	ErrMsg         string            `json:"errmsg,omitempty"`
+	Explanation    string            `json:"explanation,omitempty"`
+	MsgID          string            `json:"msgid,omitempty"` // a string: msgids exceed 2^53
+	QueuedAt       time.Time         `json:"queued_at"`
+	CalledAt       *time.Time        `json:"called_at"`
+	SentAt         *time.Time        `json:"sent_at"`
+	SettledAt      *time.Time        `json:"settled_at"`
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func messageJSON(d *models.Delivery, wxTemplateID, lang string) apiMessage {
+	data, _ := d.DataMap()
+	m := apiMessage{ID: d.ID, Status: d.Status, Reason: d.Reason, TemplateID: wxTemplateID, OpenID: d.OpenID, Data: data,
+		Page: d.Page, Attempts: d.Attempts, ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, QueuedAt: d.QueuedAt.UTC(),
+		CalledAt: utcPtr(d.CalledAt), SentAt: utcPtr(d.SentAt), SettledAt: utcPtr(d.SettledAt)}
+	if d.IdempotencyKey != nil {
+		m.IdempotencyKey = *d.IdempotencyKey
+	}
+	if d.MsgID != nil {
+		m.MsgID = strconv.FormatInt(*d.MsgID, 10)
+	}
+	if d.ErrCode != 0 {
+		m.Explanation = wechat.Explain(d.ErrCode, lang)
+	}
+	return m
+}
+
+// messageData reads data values given as "v" or as WeChat's {"value": "v"}.
+func messageData(raw map[string]json.RawMessage) (map[string]string, error) {
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		var s string
+		if err := json.Unmarshal(v, &s); err == nil {
+			out[k] = s
+			continue
+		}
+		var obj struct {
+			Value *string `json:"value"`
+		}
+		if err := json.Unmarshal(v, &obj); err != nil || obj.Value == nil {
+			return nil, apiErr(http.StatusUnprocessableEntity, "wrong_type", "data."+k, `want a string or {"value": "…"}`)
+		}
+		out[k] = *obj.Value
+	}
+	return out, nil
+}
+
+var mpStates = map[string]bool{"developer": true, "trial": true, "formal": true}
+var mpLangs = map[string]bool{"zh_CN": true, "en_US": true, "zh_HK": true, "zh_TW": true}
+
+// SendMessage queues one transactional message. The Idempotency-Key header
+// is required: a retry with the same key answers the first message and
+// queues nothing. Everything that can be checked before sending is checked
+// at once (template, user, values, credit); a refused message is not queued.
+func (h *API) SendMessage(c echo.Context) error {
+	key, app := CurrentAPIKey(c)
+	idem := c.Request().Header.Get("Idempotency-Key")
+	switch {
+	case idem == "":
+		return apiErr(http.StatusBadRequest, "idempotency_key_required", "Idempotency-Key")
+	case len(idem) > maxIdempotencyKey || !utf8.ValidString(idem):
+		return apiErr(http.StatusBadRequest, "idempotency_key_invalid", "Idempotency-Key", maxIdempotencyKey)
+	}
+	var b apiMessageBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	data, err := messageData(b.Data)
+	if err != nil {
+		return err
+	}
+	switch {
+	case b.TemplateID == "":
+		return apiErr(http.StatusUnprocessableEntity, "required", "template_id")
+	case b.OpenID == "" && b.BusinessID == "":
+		return apiErr(http.StatusUnprocessableEntity, "user_required", "openid")
+	case b.OpenID != "" && b.BusinessID != "":
+		return apiErr(http.StatusUnprocessableEntity, "one_user_only", "business_id")
+	case utf8.RuneCountInString(b.Page) > 1024:
+		return apiErr(http.StatusUnprocessableEntity, "too_long", "page", 1024)
+	case b.MiniprogramState != "" && !mpStates[b.MiniprogramState]:
+		return apiErr(http.StatusUnprocessableEntity, "invalid_choice", "miniprogram_state", "developer, trial, formal")
+	case b.Lang != "" && !mpLangs[b.Lang]:
+		return apiErr(http.StatusUnprocessableEntity, "invalid_choice", "lang", "zh_CN, en_US, zh_HK, zh_TW")
+	// The engine sends with the account's settings; a different one per
+	// message is refused rather than silently ignored.
+	case b.MiniprogramState != "" && b.MiniprogramState != string(app.MPState):
+		return apiErr(http.StatusUnprocessableEntity, "per_message_unsupported", "miniprogram_state", app.MPState)
+	case b.Lang != "" && b.Lang != app.Lang:
+		return apiErr(http.StatusUnprocessableEntity, "per_message_unsupported", "lang", app.Lang)
+	}
+	ctx := c.Request().Context()
+	if d, err := models.GetDeliveryByIdempotencyKey(ctx, h.DB, app.ID, idem); err == nil {
+		return h.replay(c, d, &b, data)
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+
+	tpl, err := models.GetTemplateByWxID(ctx, h.DB, app.ID, b.TemplateID)
+	if errors.Is(err, models.ErrNotFound) {
+		return apiErr(http.StatusUnprocessableEntity, "unknown_template", "template_id")
+	} else if err != nil {
+		return err
+	}
+	if tpl.Status != models.TemplateActive {
+		return apiErr(http.StatusUnprocessableEntity, "template_deleted", "template_id")
+	}
+	u, userField, err := h.messageUser(c, app.ID, &b)
+	if err != nil {
+		return err
+	}
+	probs, err := models.CheckMessage(ctx, h.DB, tpl, u, data, userField)
+	if err != nil {
+		return err
+	}
+	if len(probs) > 0 {
+		return problemError(c, probs[0])
+	}
+	keyID := key.ID
+	d, created, err := h.Queue.Enqueue(ctx, models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: tpl.ID, OpenID: u.OpenID,
+		APIKeyID: &keyID, IdempotencyKey: idem, Page: b.Page, Data: data})
+	if err != nil {
+		return err
+	}
+	if !created { // a concurrent retry of the same key won the race
+		return h.replay(c, d, &b, data)
+	}
+	return c.JSON(http.StatusAccepted, messageJSON(d, tpl.TemplateID, apiLang(c)))
+}
+
+func (h *API) messageUser(c echo.Context, appID int64, b *apiMessageBody) (*models.User, string, error) {
+	ctx := c.Request().Context()
+	if b.OpenID != "" {
+		u, err := models.GetUserByOpenID(ctx, h.DB, appID, b.OpenID)
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", "openid")
+		}
+		return u, "openid", err
+	}
+	u, err := models.GetUserByBusinessID(ctx, h.DB, appID, b.BusinessID)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", "business_id")
+	case errors.Is(err, models.ErrAmbiguous):
+		return nil, "", apiErr(http.StatusUnprocessableEntity, "business_id_ambiguous", "business_id")
+	}
+	return u, "business_id", err
+}
+
+func problemError(c echo.Context, p models.MessageProblem) error {
+	e := apiErr(http.StatusUnprocessableEntity, p.Code, p.Field)
+	switch p.Code {
+	case "invalid_value":
+		e.Message = p.Value.Message(apiLang(c))
+	case "missing_attribute":
+		e.Args = []any{p.Attr}
+	}
+	return e
+}
+
+// replay answers a request whose Idempotency-Key was used before: the same
+// message when the request is the same, 409 when it differs.
+func (h *API) replay(c echo.Context, d *models.Delivery, b *apiMessageBody, data map[string]string) error {
+	ctx := c.Request().Context()
+	tpl, err := models.GetTemplate(ctx, h.DB, d.TemplateID)
+	if err != nil {
+		return err
+	}
+	u, err := models.GetUser(ctx, h.DB, d.UserID)
+	if err != nil {
+		return err
+	}
+	same := tpl.TemplateID == b.TemplateID && d.Page == b.Page &&
+		((b.OpenID != "" && d.OpenID == b.OpenID) || (b.OpenID == "" && u.BusinessID == b.BusinessID))
+	if same {
+		// The engine stores the values it sent, {{attributes}} filled in.
+		old, _ := d.DataMap()
+		same = reflect.DeepEqual(old, data) || (len(old) == 0 && len(data) == 0) || reflect.DeepEqual(old, renderAll(data, u.Attrs()))
+	}
+	if !same {
+		return apiErr(http.StatusConflict, "idempotency_key_reused", "Idempotency-Key")
+	}
+	c.Response().Header().Set("Idempotent-Replayed", "true")
+	return c.JSON(http.StatusOK, messageJSON(d, tpl.TemplateID, apiLang(c)))
+}
+
+// GetMessage answers one message of the key's account.
+func (h *API) GetMessage(c echo.Context) error {
+	_, app := CurrentAPIKey(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return apiErr(http.StatusNotFound, "message_not_found", "id")
+	}
+	ctx := c.Request().Context()
+	d, err := models.GetDelivery(ctx, h.DB, id)
+	if errors.Is(err, models.ErrNotFound) || (err == nil && d.AppID != app.ID) {
+		return apiErr(http.StatusNotFound, "message_not_found", "id")
+	} else if err != nil {
+		return err
+	}
+	tpl, err := models.GetTemplate(ctx, h.DB, d.TemplateID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, messageJSON(d, tpl.TemplateID, apiLang(c)))
+}
+
+func renderAll(data map[string]string, attrs map[string]any) map[string]string {
+	out := make(map[string]string, len(data))
+	for k, v := range data {
+		out[k], _ = models.RenderValue(v, attrs)
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"sort"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/minipush/minipush/models"
+)
+
+type apiSubscriptionReport struct {
+	OpenID string            `json:"openid"`
+	Result map[string]string `json:"result"`
+}
+
+type apiSubscriptionEffect struct {
+	TemplateID string `json:"template_id"`
+	Status     string `json:"status"`
+	// Effect: credited (one more credit), turned_on (long-term), paired
+	// (WeChat's push of this tap counted it already), rejected, banned,
+	// ignored (filter), duplicate (this Idempotency-Key was applied before).
+	Effect   string `json:"effect"`
+	Credits  int    `json:"credits"`
+	LongTerm bool   `json:"long_term"`
+}
+
+// ReportSubscription records the result object of wx.requestSubscribeMessage
+// for one user, as the mini program's backend received it: each accept
+// grants a credit unless WeChat's popup push of the same tap did already
+// (see models.PairWindow); rejects and bans are recorded like WeChat's.
+// An optional Idempotency-Key makes a retried report change nothing.
+func (h *API) ReportSubscription(c echo.Context) error {
+	_, app := CurrentAPIKey(c)
+	var b apiSubscriptionReport
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	if !openIDPattern.MatchString(b.OpenID) {
+		return apiErr(http.StatusUnprocessableEntity, "invalid_openid", "openid")
+	}
+	delete(b.Result, "errMsg") // wx.requestSubscribeMessage's own status line
+	if len(b.Result) == 0 {
+		return apiErr(http.StatusUnprocessableEntity, "required", "result")
+	}
+	ctx := c.Request().Context()
+	ids := make([]string, 0, len(b.Result))
+	for id := range b.Result {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	tpls := make(map[string]*models.Template, len(ids))
+	for _, id := range ids {
+		switch b.Result[id] {
+		case "accept", "acceptWithAudio", "acceptWithAlert", "reject", "ban", "filter":
+		default:
+			return apiErr(http.StatusUnprocessableEntity, "invalid_status", "result."+id)
+		}
+		t, err := models.GetTemplateByWxID(ctx, h.DB, app.ID, id)
+		if errors.Is(err, models.ErrNotFound) {
+			return apiErr(http.StatusUnprocessableEntity, "unknown_template", "result."+id)
+		} else if err != nil {
+			return err
+		}
+		tpls[id] = t
+	}
+	u, err := models.EnsureUser(ctx, h.DB, app.ID, b.OpenID)
+	if err != nil {
+		return err
+	}
+	idem := c.Request().Header.Get("Idempotency-Key")
+	if len(idem) > maxIdempotencyKey {
+		return apiErr(http.StatusBadRequest, "idempotency_key_invalid", "Idempotency-Key", maxIdempotencyKey)
+	}
+	out := make([]apiSubscriptionEffect, 0, len(ids))
+	for _, id := range ids {
+		t, status := tpls[id], b.Result[id]
+		ch := models.CreditChange{AppID: app.ID, UserID: u.ID, TemplateID: t.ID, WxTemplateID: t.TemplateID,
+			LongTerm: t.LongTerm(), Source: models.SourceClient, Now: h.Now()}
+		if idem != "" {
+			sum := sha256.Sum256([]byte(app.AppID + "\x00" + idem + "\x00" + id))
+			ch.DedupKey = "client:" + hex.EncodeToString(sum[:20])
+		}
+		eff := apiSubscriptionEffect{TemplateID: id, Status: status}
+		switch status {
+		case "accept", "acceptWithAudio", "acceptWithAlert":
+			res, err := models.GrantAccept(ctx, h.DB, ch)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !res.Applied:
+				eff.Effect = "duplicate"
+			case res.Paired:
+				eff.Effect = "paired"
+			case t.LongTerm():
+				eff.Effect = "turned_on"
+			default:
+				eff.Effect = "credited"
+			}
+		case "reject", "ban":
+			kind, effect := models.SubEventReject, "rejected"
+			if status == "ban" {
+				kind, effect = models.SubEventBan, "banned"
+			}
+			applied, err := models.RecordReject(ctx, h.DB, ch, kind)
+			if err != nil {
+				return err
+			}
+			eff.Effect = effect
+			if !applied {
+				eff.Effect = "duplicate"
+			}
+		default:
+			eff.Effect = "ignored"
+		}
+		if s, err := models.GetSubscription(ctx, h.DB, u.ID, t.ID); err == nil {
+			eff.Credits, eff.LongTerm = s.Credits, s.LongTerm
+		}
+		out = append(out, eff)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"openid": u.OpenID, "results": out})
+}

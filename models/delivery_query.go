@@ -1,0 +1,193 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Delivery sources, as support filters them.
+const (
+	DeliverySourceCampaign = "campaign" // a campaign run
+	DeliverySourceAPI      = "api"      // POST /api/v1/messages
+	DeliverySourceTest     = "test"     // a console test send
+)
+
+// Source tells where a delivery came from.
+func (d *Delivery) Source() string {
+	switch {
+	case d.RunID != nil:
+		return DeliverySourceCampaign
+	case d.APIKeyID != nil:
+		return DeliverySourceAPI
+	}
+	return DeliverySourceTest
+}
+
+// DeliveryFilter narrows the deliveries list. Zero fields do not filter.
+type DeliveryFilter struct {
+	AppID      int64
+	TemplateID int64
+	Source     string // DeliverySource*
+	RunID      int64
+	APIKeyID   int64
+	Status     string
+	ErrCode    *int
+	From, To   time.Time // queued_at in [From, To)
+	Before     int64     // keyset: id < Before (0: newest)
+	Limit      int       // 0: no limit (export)
+}
+
+func (f *DeliveryFilter) query(db *gorm.DB) *gorm.DB {
+	q := db.Model(&Delivery{})
+	if f.AppID != 0 {
+		q = q.Where("app_id = ?", f.AppID)
+	}
+	if f.TemplateID != 0 {
+		q = q.Where("template_id = ?", f.TemplateID)
+	}
+	switch f.Source {
+	case DeliverySourceCampaign:
+		q = q.Where("run_id IS NOT NULL")
+	case DeliverySourceAPI:
+		q = q.Where("api_key_id IS NOT NULL")
+	case DeliverySourceTest:
+		q = q.Where("run_id IS NULL AND api_key_id IS NULL")
+	}
+	if f.RunID != 0 {
+		q = q.Where("run_id = ?", f.RunID)
+	}
+	if f.APIKeyID != 0 {
+		q = q.Where("api_key_id = ?", f.APIKeyID)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.ErrCode != nil {
+		q = q.Where("errcode = ?", *f.ErrCode)
+	}
+	if !f.From.IsZero() {
+		q = q.Where("queued_at >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		q = q.Where("queued_at < ?", f.To.UTC())
+	}
+	if f.Before > 0 {
+		q = q.Where("id < ?", f.Before)
+	}
+	return q.Order("id DESC")
+}
+
+// ListDeliveries returns deliveries newest first (keyset pagination).
+func ListDeliveries(ctx context.Context, db *gorm.DB, f DeliveryFilter) ([]Delivery, error) {
+	var out []Delivery
+	q := f.query(db.WithContext(ctx))
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	err := q.Find(&out).Error
+	return out, err
+}
+
+// EachDelivery streams the filtered deliveries to fn in pages of 1,000 by
+// keyset, so memory stays flat whatever the count. fn's error stops it.
+func EachDelivery(ctx context.Context, db *gorm.DB, f DeliveryFilter, fn func(*Delivery) error) error {
+	f.Limit = 1000
+	for {
+		page, err := ListDeliveries(ctx, db, f)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < f.Limit {
+			return nil
+		}
+		f.Before = page[len(page)-1].ID
+	}
+}
+
+// DeliveryLedger is what the delivery page shows beside the row: the sent
+// event that settled it and the credit moves it caused.
+type DeliveryLedger struct {
+	SentEvents []SentEvent
+	Credits    []SubscriptionEvent
+}
+
+// GetDeliveryLedger loads a delivery's sent events and credit events.
+func GetDeliveryLedger(ctx context.Context, db *gorm.DB, d *Delivery) (DeliveryLedger, error) {
+	var l DeliveryLedger
+	db = db.WithContext(ctx)
+	if err := db.Where("delivery_id = ?", d.ID).Order("id").Find(&l.SentEvents).Error; err != nil {
+		return l, err
+	}
+	err := db.Where("user_id = ? AND delivery_id = ?", d.UserID, d.ID).Order("id").Find(&l.Credits).Error
+	return l, err
+}
+
+// ErrNotUnknown is returned when settling a delivery whose outcome is known.
+var ErrNotUnknown = errors.New("the delivery's outcome is not unknown")
+
+// Staff settle reasons (deliveries.reason).
+const (
+	ReasonStaffDelivered = "staff_delivered"
+	ReasonStaffFailed    = "staff_failed"
+)
+
+// SettleUnknown records staff's verdict on a delivery whose outcome is
+// unknown: delivered, or failed (the credit spent on it is given back).
+// Only an unknown delivery can be settled; anything else is ErrNotUnknown.
+func SettleUnknown(ctx context.Context, db *gorm.DB, id int64, delivered bool, staffID int64, now time.Time) (*Delivery, error) {
+	var out *Delivery
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var d Delivery
+		q := tx.Where("id = ?", id)
+		if IsMySQL(tx) {
+			q = q.Clauses(lockingClause())
+		}
+		if err := q.First(&d).Error; err != nil {
+			return translate(err)
+		}
+		if d.Status != DeliveryUnknown {
+			return ErrNotUnknown
+		}
+		to, reason := DeliveryDelivered, ReasonStaffDelivered
+		if !delivered {
+			to, reason = DeliveryFailed, ReasonStaffFailed
+		}
+		res := tx.Model(&Delivery{}).Where("id = ? AND status = ?", id, DeliveryUnknown).
+			Updates(map[string]any{"status": to, "reason": reason, "settled_at": now.UTC(), "updated_at": now.UTC()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return ErrNotUnknown
+		}
+		st := StatDeltas{}
+		detail := ""
+		if !delivered {
+			detail = reason
+		}
+		st.Move(d.AppID, d.RunID, DeliveryUnknown, to, detail)
+		if err := applyStats(tx, st); err != nil {
+			return err
+		}
+		if !delivered && d.CreditSpent {
+			sid := staffID
+			c := CreditChange{AppID: d.AppID, UserID: d.UserID, TemplateID: d.TemplateID, Source: SourceStaff,
+				DedupKey: dedupKey("refund", d.ID), DeliveryID: &d.ID, StaffID: &sid, Now: now}
+			if _, err := refundTx(tx, &c); err != nil {
+				return err
+			}
+		}
+		d.Status, d.Reason = to, reason
+		out = &d
+		return nil
+	})
+	return out, err
+}

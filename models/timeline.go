@@ -1,0 +1,112 @@
+package models
+
+import (
+	"context"
+	"strconv"
+
+	"gorm.io/gorm"
+)
+
+// TimelineItem is one line of a user's story: a subscription event or a
+// message, whichever the line holds.
+type TimelineItem struct {
+	Event    *SubscriptionEvent
+	Delivery *Delivery
+}
+
+// TimelineCursor continues a timeline where a page ended: each list by its
+// own keyset (0: from the newest).
+type TimelineCursor struct{ EventBefore, DeliveryBefore int64 }
+
+// UserTimeline merges a user's subscription events and messages, newest
+// first, at most limit lines; next is the cursor of the following page
+// (nil on the last).
+func UserTimeline(ctx context.Context, db *gorm.DB, userID int64, cur TimelineCursor, limit int) ([]TimelineItem, *TimelineCursor, error) {
+	var evs []SubscriptionEvent
+	var dls []Delivery
+	var err error
+	if cur.EventBefore >= 0 {
+		if evs, err = ListSubscriptionEvents(ctx, db, userID, cur.EventBefore, limit+1); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cur.DeliveryBefore >= 0 {
+		if dls, err = ListUserDeliveries(ctx, db, userID, cur.DeliveryBefore, limit+1); err != nil {
+			return nil, nil, err
+		}
+	}
+	out := make([]TimelineItem, 0, limit)
+	i, j := 0, 0
+	for len(out) < limit && (i < len(evs) || j < len(dls)) {
+		takeEv := j >= len(dls) || (i < len(evs) && !evs[i].CreatedAt.Before(dls[j].QueuedAt))
+		if takeEv {
+			out = append(out, TimelineItem{Event: &evs[i]})
+			i++
+		} else {
+			out = append(out, TimelineItem{Delivery: &dls[j]})
+			j++
+		}
+	}
+	if i == len(evs) && j == len(dls) {
+		return out, nil, nil
+	}
+	next := &TimelineCursor{EventBefore: cur.EventBefore, DeliveryBefore: cur.DeliveryBefore}
+	if i > 0 {
+		next.EventBefore = evs[i-1].ID
+	}
+	if j > 0 {
+		next.DeliveryBefore = dls[j-1].ID
+	}
+	if i == len(evs) {
+		next.EventBefore = -1 // none left
+	}
+	if j == len(dls) {
+		next.DeliveryBefore = -1
+	}
+	return out, next, nil
+}
+
+// LastAnswers returns, per template, the user's latest accept and latest
+// reject (reject, change or ban) events.
+func LastAnswers(ctx context.Context, db *gorm.DB, userID int64) (accepts, rejects map[int64]SubscriptionEvent, err error) {
+	var ids []int64
+	err = db.WithContext(ctx).Raw(`SELECT MAX(id) FROM subscription_events WHERE user_id = ? AND kind IN (?, ?, ?, ?)
+		GROUP BY template_id, CASE WHEN kind = ? THEN 1 ELSE 0 END`,
+		userID, SubEventAccept, SubEventReject, SubEventChange, SubEventBan, SubEventAccept).Scan(&ids).Error
+	if err != nil {
+		return nil, nil, err
+	}
+	accepts, rejects = map[int64]SubscriptionEvent{}, map[int64]SubscriptionEvent{}
+	if len(ids) == 0 {
+		return accepts, rejects, nil
+	}
+	var evs []SubscriptionEvent
+	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&evs).Error; err != nil {
+		return nil, nil, err
+	}
+	for _, e := range evs {
+		if e.TemplateID == nil {
+			continue
+		}
+		if e.Kind == SubEventAccept {
+			accepts[*e.TemplateID] = e
+		} else {
+			rejects[*e.TemplateID] = e
+		}
+	}
+	return accepts, rejects, nil
+}
+
+// TestSendBy returns the email of the staff member who made a console test
+// send (from the audit log), or "".
+func TestSendBy(ctx context.Context, db *gorm.DB, wxTemplateID string, deliveryID int64) (string, error) {
+	var emails []string
+	err := db.WithContext(ctx).Model(&AuditEntry{}).
+		Where("object_type = ? AND object_id = ? AND action = ? AND detail LIKE ?", "template", wxTemplateID, "template.test_send",
+			"%\"delivery\":"+strconv.FormatInt(deliveryID, 10)+",%").
+		Limit(1).Pluck("staff_email", &emails).Error
+	if err != nil || len(emails) == 0 {
+		return "", err
+	}
+	return emails[0], nil
+}

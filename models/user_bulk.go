@@ -1,0 +1,109 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// importColumns says which user fields an import file carries: every row
+// of a file writes the same fields (an empty cell writes an empty value;
+// attribute columns replace the user's attributes).
+type importColumns struct {
+	UnionID, BusinessID, Tags, Attributes bool
+}
+
+// bulkUpsertUsers writes a batch of users of one file in a few statements:
+// one multi-row upsert, then, when the file has tags, the tag index of the
+// batch's users replaced.
+func bulkUpsertUsers(ctx context.Context, db *gorm.DB, appID int64, in []UserInput, cols importColumns) error {
+	now := time.Now().UTC()
+	// Last row wins when a file names an openid twice in one batch.
+	pos := make(map[string]int, len(in))
+	rows := make([]User, 0, len(in))
+	for i := range in {
+		u := &in[i]
+		row := User{AppID: appID, OpenID: u.OpenID, Attributes: "{}", Tags: "[]", CreatedAt: now, UpdatedAt: now}
+		if u.UnionID != nil {
+			row.UnionID = *u.UnionID
+		}
+		if u.BusinessID != nil {
+			row.BusinessID = *u.BusinessID
+		}
+		if u.Attributes != nil {
+			b, err := json.Marshal(u.Attributes)
+			if err != nil {
+				return err
+			}
+			row.Attributes = string(b)
+		}
+		if u.Tags != nil {
+			b, _ := json.Marshal(uniqueStrings(u.Tags))
+			row.Tags = string(b)
+		}
+		if j, dup := pos[u.OpenID]; dup {
+			rows[j] = row
+			continue
+		}
+		pos[u.OpenID] = len(rows)
+		rows = append(rows, row)
+	}
+	update := []string{"updated_at"}
+	if cols.UnionID {
+		update = append(update, "unionid")
+	}
+	if cols.BusinessID {
+		update = append(update, "business_id")
+	}
+	if cols.Attributes {
+		update = append(update, "attributes")
+	}
+	if cols.Tags {
+		update = append(update, "tags")
+	}
+	return retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
+		err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "app_id"}, {Name: "openid"}},
+			DoUpdates: clause.AssignmentColumns(update)}).Omit("id").Create(&rows).Error
+		if err != nil || !cols.Tags {
+			return translate(err)
+		}
+		openids := make([]string, len(rows))
+		for i := range rows {
+			openids[i] = rows[i].OpenID
+		}
+		var ids []struct {
+			ID     int64
+			OpenID string `gorm:"column:openid"`
+		}
+		if err := tx.Raw("SELECT id, openid FROM users WHERE app_id = ? AND openid IN ?", appID, openids).Scan(&ids).Error; err != nil {
+			return err
+		}
+		userIDs := make([]int64, len(ids))
+		var tags []userTag
+		for i, r := range ids {
+			userIDs[i] = r.ID
+			for _, t := range uniqueStrings(in[lastIndex(in, r.OpenID)].Tags) {
+				tags = append(tags, userTag{AppID: appID, Tag: t, UserID: r.ID})
+			}
+		}
+		if err := tx.Exec("DELETE FROM user_tags WHERE user_id IN ?", userIDs).Error; err != nil {
+			return err
+		}
+		if len(tags) == 0 {
+			return nil
+		}
+		return translate(tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&tags, 1000).Error)
+	})
+}
+
+func lastIndex(in []UserInput, openid string) int {
+	for i := len(in) - 1; i >= 0; i-- {
+		if in[i].OpenID == openid {
+			return i
+		}
+	}
+	return 0
+}

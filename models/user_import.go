@@ -1,0 +1,364 @@
+package models
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/transform"
+	"gorm.io/gorm"
+)
+
+// Import statuses.
+const (
+	ImportRunning = "running"
+	ImportDone    = "done"
+	ImportFailed  = "failed"
+)
+
+// File encodings an import reads.
+const (
+	EncodingAuto    = "auto"    // UTF-8 (with or without BOM) when the start of the file is valid UTF-8, else GB18030
+	EncodingUTF8    = "utf-8"   //
+	EncodingGB18030 = "gb18030" // also reads GBK and GB2312, its subsets
+)
+
+// UserImport is one CSV import of users, with its progress and the report
+// of rejected rows.
+type UserImport struct {
+	ID         int64
+	AppID      int64 `gorm:"column:app_id"`
+	StaffID    *int64
+	Filename   string
+	Encoding   string // the encoding read (auto resolved)
+	Status     string
+	SizeBytes  int64
+	DoneBytes  int64
+	TotalRows  int64
+	Imported   int64
+	Rejected   int64
+	Report     string // CSV: line, reason, the row as read (first maxReportRows rejected rows)
+	Error      string // a stable code when the whole file was refused
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// Percent is how much of the file is read.
+func (i *UserImport) Percent() int {
+	if i.Status != ImportRunning {
+		return 100
+	}
+	if i.SizeBytes <= 0 {
+		return 0
+	}
+	return int(min(99, i.DoneBytes*100/i.SizeBytes))
+}
+
+// CreateImport records an import about to run.
+func CreateImport(ctx context.Context, db *gorm.DB, imp *UserImport) error {
+	imp.Status, imp.CreatedAt = ImportRunning, time.Now().UTC()
+	return translate(db.WithContext(ctx).Create(imp).Error)
+}
+
+// GetImport loads an import.
+func GetImport(ctx context.Context, db *gorm.DB, id int64) (*UserImport, error) {
+	var imp UserImport
+	if err := db.WithContext(ctx).First(&imp, id).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &imp, nil
+}
+
+// ListImports returns an account's latest imports (without their reports).
+func ListImports(ctx context.Context, db *gorm.DB, appID int64, limit int) ([]UserImport, error) {
+	var out []UserImport
+	err := db.WithContext(ctx).Omit("report").Where("app_id = ?", appID).Order("id DESC").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+const (
+	importBatch   = 500
+	maxReportRows = 10000
+)
+
+// Import rejection reasons (stable codes, words in the console's catalog).
+const (
+	RejectOpenIDMissing = "openid_missing"
+	RejectOpenIDInvalid = "openid_invalid"
+	RejectTooLong       = "too_long"
+	RejectColumns       = "columns"
+	RejectTooManyTags   = "too_many_tags"
+)
+
+// Import file errors (UserImport.Error).
+const (
+	ImportNoHeader = "no_header"
+	ImportNoOpenID = "no_openid_column"
+	ImportBadCSV   = "bad_csv"
+)
+
+var importOpenID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// importColumn maps a header to its field; anything else is an attribute.
+func importColumn(h string) string {
+	k := strings.ToLower(strings.TrimSpace(h))
+	k = strings.NewReplacer(" ", "", "_", "", "-", "").Replace(k)
+	switch k {
+	case "openid":
+		return "openid"
+	case "unionid":
+		return "unionid"
+	case "businessid", "业务用户id", "业务id", "用户id":
+		return "business_id"
+	case "tags", "tag", "标签":
+		return "tags"
+	}
+	return ""
+}
+
+// countingReader counts the bytes read from the file.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// decodeImport returns a reader of UTF-8 text for the file and the
+// encoding it resolved: a UTF-8 BOM is dropped; "auto" reads UTF-8 when
+// the first 64 KiB are valid UTF-8, and GB18030 (GBK's superset) otherwise.
+func decodeImport(r io.Reader, enc string) (io.Reader, string, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, err := br.Peek(64 << 10)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, "", err
+	}
+	if bytes.HasPrefix(head, []byte("\xEF\xBB\xBF")) {
+		_, _ = br.Discard(3)
+		if enc == EncodingAuto {
+			enc = EncodingUTF8
+		}
+		head = head[3:]
+	}
+	if enc == EncodingAuto {
+		enc = EncodingUTF8
+		if !validUTF8Prefix(head) {
+			enc = EncodingGB18030
+		}
+	}
+	if enc == EncodingGB18030 {
+		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), enc, nil
+	}
+	return br, enc, nil
+}
+
+// validUTF8Prefix is utf8.Valid, forgiving a rune cut at the end.
+func validUTF8Prefix(b []byte) bool {
+	for i := 0; i < utf8.UTFMax && len(b) > 0; i++ {
+		if utf8.Valid(b) {
+			return true
+		}
+		b = b[:len(b)-1]
+	}
+	return utf8.Valid(b)
+}
+
+// RunUserImport reads a CSV of users (a header row naming openid and
+// optionally unionid, business_id, tags; any other column becomes an
+// attribute) and upserts them in batches, recording progress as it goes
+// and each rejected row with its reason. Memory does not grow with the
+// file. The import row is finished (done or failed) before it returns.
+func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Reader, enc string) error {
+	cr := &countingReader{r: file}
+	text, resolved, err := decodeImport(cr, enc)
+	if err != nil {
+		return finishImport(ctx, db, imp, ImportFailed, ImportBadCSV, "")
+	}
+	imp.Encoding = resolved
+	rd := csv.NewReader(text)
+	rd.FieldsPerRecord = -1
+	rd.ReuseRecord = true
+	rd.LazyQuotes = true
+	header, err := rd.Read()
+	if err != nil {
+		return finishImport(ctx, db, imp, ImportFailed, ImportNoHeader, "")
+	}
+	cols := make([]string, len(header))
+	attrs := make([]string, len(header))
+	openidCol := -1
+	for i, h := range header {
+		h = strings.TrimPrefix(h, "\uFEFF")
+		cols[i] = importColumn(h)
+		if cols[i] == "" {
+			attrs[i] = strings.TrimSpace(h)
+		}
+		if cols[i] == "openid" && openidCol < 0 {
+			openidCol = i
+		}
+	}
+	if openidCol < 0 {
+		return finishImport(ctx, db, imp, ImportFailed, ImportNoOpenID, "")
+	}
+	var present importColumns
+	for i, c := range cols {
+		switch c {
+		case "unionid":
+			present.UnionID = true
+		case "business_id":
+			present.BusinessID = true
+		case "tags":
+			present.Tags = true
+		case "":
+			present.Attributes = present.Attributes || attrs[i] != ""
+		}
+	}
+	var report bytes.Buffer
+	rw := csv.NewWriter(&report)
+	reject := func(line int, reason string, rec []string) {
+		imp.Rejected++
+		if imp.Rejected <= maxReportRows {
+			_ = rw.Write(append([]string{strconv.Itoa(line), reason}, rec...))
+		}
+	}
+	_ = rw.Write(append([]string{"line", "reason"}, header...))
+	batch := make([]UserInput, 0, importBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := bulkUpsertUsers(ctx, db, imp.AppID, batch, present); err != nil {
+			return err
+		}
+		imp.Imported += int64(len(batch))
+		batch = batch[:0]
+		imp.DoneBytes = cr.n
+		return db.WithContext(ctx).Model(&UserImport{}).Where("id = ?", imp.ID).Updates(map[string]any{
+			"done_bytes": imp.DoneBytes, "total_rows": imp.TotalRows, "imported": imp.Imported, "rejected": imp.Rejected, "encoding": imp.Encoding}).Error
+	}
+	line := 1
+	for {
+		rec, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line++
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				imp.TotalRows++
+				reject(line, ImportBadCSV, nil)
+				continue
+			}
+			_ = finishImport(ctx, db, imp, ImportFailed, ImportBadCSV, "")
+			return err
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank line
+		}
+		imp.TotalRows++
+		in, reason := importRow(rec, cols, attrs, openidCol, len(header))
+		if present.Attributes && in.Attributes == nil {
+			in.Attributes = map[string]any{}
+		}
+		if reason != "" {
+			reject(line, reason, rec)
+			continue
+		}
+		batch = append(batch, in)
+		if len(batch) == importBatch {
+			if err := flush(); err != nil {
+				_ = finishImport(ctx, db, imp, ImportFailed, "", "")
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		_ = finishImport(ctx, db, imp, ImportFailed, "", "")
+		return err
+	}
+	rw.Flush()
+	rep := ""
+	if imp.Rejected > 0 {
+		rep = report.String()
+	}
+	imp.DoneBytes = cr.n
+	return finishImport(ctx, db, imp, ImportDone, "", rep)
+}
+
+// importRow turns one record into a user, or says why it is rejected.
+func importRow(rec, cols, attrs []string, openidCol, width int) (UserInput, string) {
+	var in UserInput
+	if len(rec) != width {
+		return in, RejectColumns
+	}
+	in.OpenID = strings.TrimSpace(rec[openidCol])
+	switch {
+	case in.OpenID == "":
+		return in, RejectOpenIDMissing
+	case !importOpenID.MatchString(in.OpenID):
+		return in, RejectOpenIDInvalid
+	}
+	for i, v := range rec {
+		v = strings.TrimSpace(v)
+		switch cols[i] {
+		case "unionid":
+			if utf8.RuneCountInString(v) > 64 {
+				return in, RejectTooLong
+			}
+			s := v
+			in.UnionID = &s
+		case "business_id":
+			if utf8.RuneCountInString(v) > 191 {
+				return in, RejectTooLong
+			}
+			s := v
+			in.BusinessID = &s
+		case "tags":
+			in.Tags = []string{}
+			for _, t := range strings.FieldsFunc(v, func(r rune) bool { return r == '|' || r == ';' || r == '；' || r == ',' || r == '，' }) {
+				if t = strings.TrimSpace(t); t != "" {
+					if utf8.RuneCountInString(t) > 64 {
+						return in, RejectTooLong
+					}
+					in.Tags = append(in.Tags, t)
+				}
+			}
+			if len(in.Tags) > 50 {
+				return in, RejectTooManyTags
+			}
+		case "":
+			if attrs[i] == "" || v == "" {
+				continue
+			}
+			if in.Attributes == nil {
+				in.Attributes = map[string]any{}
+			}
+			if utf8.RuneCountInString(v) > 1000 {
+				return in, RejectTooLong
+			}
+			in.Attributes[attrs[i]] = v
+		}
+	}
+	return in, ""
+}
+
+func finishImport(ctx context.Context, db *gorm.DB, imp *UserImport, status, code, report string) error {
+	now := time.Now().UTC()
+	imp.Status, imp.Error, imp.Report, imp.FinishedAt = status, code, report, &now
+	return db.WithContext(ctx).Model(&UserImport{}).Where("id = ?", imp.ID).Updates(map[string]any{
+		"status": status, "error": code, "report": report, "finished_at": now, "done_bytes": imp.DoneBytes,
+		"total_rows": imp.TotalRows, "imported": imp.Imported, "rejected": imp.Rejected, "encoding": imp.Encoding}).Error
+}

@@ -1,0 +1,413 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/models/dbtest"
+)
+
+// apiResp is an answer of the JSON API.
+type apiResp struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r apiResp) json(t *testing.T) map[string]any {
+	t.Helper()
+	m := map[string]any{}
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		t.Fatalf("not JSON (%v): %s", err, r.body)
+	}
+	return m
+}
+
+// apiErrorOf returns the error's code and field, failing on another shape.
+func (r apiResp) apiError(t *testing.T) (code, field string) {
+	t.Helper()
+	e, ok := r.json(t)["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object: %s", r.body)
+	}
+	if msg, _ := e["message"].(string); msg == "" {
+		t.Fatalf("error without a message: %s", r.body)
+	}
+	code, _ = e["code"].(string)
+	field, _ = e["field"].(string)
+	return code, field
+}
+
+func wantAPI(t *testing.T, r apiResp, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+}
+
+func wantAPIError(t *testing.T, r apiResp, status int, code, field string) {
+	t.Helper()
+	wantAPI(t, r, status)
+	gc, gf := r.apiError(t)
+	if gc != code || gf != field {
+		t.Fatalf("error %s/%s, want %s/%s: %s", gc, gf, code, field, r.body)
+	}
+}
+
+func callAPI(t *testing.T, app *testApp, method, path, key, body string, headers ...string) apiResp {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, app.srv.URL+"/api/v1"+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return apiResp{status: res.StatusCode, header: res.Header, body: string(b)}
+}
+
+func mustAPIKey(t *testing.T, db *gorm.DB, appID int64) (string, *models.APIKey) {
+	t.Helper()
+	key, k, err := models.CreateAPIKey(context.Background(), db, appID, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, k
+}
+
+func TestAPIAuthErrorsAndLimits(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		app := newTestApp(t, db)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		_, base := wxSandbox(t)
+		a := createApp(t, app.signedIn(boss), db, base)
+		key, k := mustAPIKey(t, db, a.ID)
+
+		wantAPIError(t, callAPI(t, app, "GET", "/users/o_alice", "", ""), 401, "unauthorized", "")
+		wantAPIError(t, callAPI(t, app, "GET", "/users/o_alice", "mpk_0000", ""), 401, "invalid_key", "")
+		// A staff session is no API key either.
+		c := app.signedIn(boss)
+		if r := c.get("/api/v1/users/o_alice"); r.status != 401 {
+			t.Fatalf("session on the API: %d", r.status)
+		}
+		wantAPIError(t, callAPI(t, app, "GET", "/users/o_alice", key, ""), 404, "user_not_found", "openid")
+		wantAPIError(t, callAPI(t, app, "GET", "/no/such/thing", key, ""), 404, "not_found", "")
+
+		// Unknown fields, wrong types, bad JSON, trailing data, not JSON, too big.
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"unionid":"u1","nickname":"x"}`), 422, "unknown_field", "nickname")
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"tags":"vip"}`), 422, "wrong_type", "tags")
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"unionid":`), 400, "bad_json", "")
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{} {}`), 400, "bad_json", "")
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"attributes":[1]}`), 422, "not_an_object", "attributes")
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{}`, "Content-Type", "text/plain"), 415, "unsupported_media_type", "")
+		big := `{"attributes":{"x":"` + strings.Repeat("a", 1100<<10) + `"}}`
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, big), 413, "body_too_large", "")
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o%20bad", key, `{}`), 422, "invalid_openid", "openid")
+		// Chinese on request.
+		r := callAPI(t, app, "GET", "/users/o_alice", key, "", "Accept-Language", "zh-CN")
+		if e := r.json(t)["error"].(map[string]any); !strings.Contains(e["message"].(string), "用户") {
+			t.Fatalf("zh message: %s", r.body)
+		}
+
+		// Every call is counted and shown as last used.
+		got, err := models.GetAPIKey(ctx, db, k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.LastUsedAt == nil || got.Calls < 10 {
+			t.Fatalf("calls %d, last used %v", got.Calls, got.LastUsedAt)
+		}
+		// A revoked key stops working at once.
+		if _, err := models.RevokeAPIKey(ctx, db, k.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		wantAPIError(t, callAPI(t, app, "GET", "/users/o_alice", key, ""), 401, "invalid_key", "")
+		// The description is public.
+		wantAPI(t, callAPI(t, app, "GET", "/openapi.json", "", ""), 200)
+	})
+}
+
+func TestAPIUsersUpsertBatchAndRead(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		app := newTestApp(t, db)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		_, base := wxSandbox(t)
+		a := createApp(t, app.signedIn(boss), db, base)
+		key, _ := mustAPIKey(t, db, a.ID)
+
+		r := callAPI(t, app, "PUT", "/users/o_alice", key, `{"unionid":"u_alice","business_id":"cust-1","attributes":{"name":"张三","level":3},"tags":["vip","vip","北京"]}`)
+		wantAPI(t, r, 201)
+		// Fields left out are kept.
+		r = callAPI(t, app, "PUT", "/users/o_alice", key, `{"business_id":"cust-01"}`)
+		wantAPI(t, r, 200)
+		u := r.json(t)
+		if u["unionid"] != "u_alice" || u["business_id"] != "cust-01" || u["attributes"].(map[string]any)["name"] != "张三" {
+			t.Fatalf("after a partial update: %s", r.body)
+		}
+		if tags := u["tags"].([]any); len(tags) != 2 {
+			t.Fatalf("tags %v", tags)
+		}
+
+		// A batch with one bad user writes nothing and names it.
+		r = callAPI(t, app, "POST", "/users:batch", key, `{"users":[{"openid":"o_b1"},{"openid":"bad id"},{"openid":"o_b3"}]}`)
+		wantAPIError(t, r, 422, "invalid_openid", "users[1].openid")
+		if _, err := models.GetUserByOpenID(ctx, db, a.ID, "o_b1"); err != models.ErrNotFound {
+			t.Fatalf("a refused batch wrote o_b1: %v", err)
+		}
+		wantAPIError(t, callAPI(t, app, "POST", "/users:batch", key, `{"users":[{"openid":"o_b1"},{"openid":"o_b1"}]}`), 422, "duplicate_openid", "users[1].openid")
+		var sb strings.Builder
+		sb.WriteString(`{"users":[`)
+		for i := 0; i < 1001; i++ {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			sb.WriteString(`{"openid":"o_` + id(int64(i)) + `"}`)
+		}
+		sb.WriteString(`]}`)
+		wantAPIError(t, callAPI(t, app, "POST", "/users:batch", key, sb.String()), 422, "too_many", "users")
+
+		r = callAPI(t, app, "POST", "/users:batch", key, `{"users":[{"openid":"o_alice","tags":["gold"]},{"openid":"o_b1","business_id":"cust-2","tags":["vip"]}]}`)
+		wantAPI(t, r, 200)
+		if m := r.json(t); m["created"] != float64(1) || m["updated"] != float64(1) {
+			t.Fatalf("batch counts: %s", r.body)
+		}
+		// Tags are indexed: alice left vip for gold.
+		var vip []string
+		db.Raw("SELECT u.openid FROM user_tags t JOIN users u ON u.id = t.user_id WHERE t.app_id = ? AND t.tag = ? ORDER BY u.openid", a.ID, "vip").Scan(&vip)
+		if strings.Join(vip, ",") != "o_b1" {
+			t.Fatalf("vip tag index: %v", vip)
+		}
+		r = callAPI(t, app, "GET", "/users/o_b1", key, "")
+		wantAPI(t, r, 200)
+		if r.json(t)["business_id"] != "cust-2" {
+			t.Fatalf("GET user: %s", r.body)
+		}
+		r = callAPI(t, app, "GET", "/users/o_b1/subscriptions", key, "")
+		wantAPI(t, r, 200)
+		r = callAPI(t, app, "GET", "/users/o_b1/messages?limit=0", key, "")
+		wantAPIError(t, r, 400, "bad_limit", "limit")
+	})
+}
+
+func TestAPIClientReportAndPushCountOneTapOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		sb, a, tpl := pushApp(t, app, db, true, "json")
+		key, _ := mustAPIKey(t, db, a.ID)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		popup := func(openid string) {
+			t.Helper()
+			if _, err := sb.Popup(testAppID, openid, map[string]string{tpl: "accept"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := sb.WaitPushes(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		report := func(openid string) string {
+			t.Helper()
+			r := callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"`+openid+`","result":{"`+tpl+`":"accept","errMsg":"requestSubscribeMessage:ok"}}`)
+			wantAPI(t, r, 200)
+			return r.json(t)["results"].([]any)[0].(map[string]any)["effect"].(string)
+		}
+		if err := sb.AddUser(testAppID, "o_bob", "o_carol"); err != nil {
+			t.Fatal(err)
+		}
+
+		// WeChat's push first, then the client's report of the same tap.
+		popup("o_alice")
+		if eff := report("o_alice"); eff != "paired" {
+			t.Fatalf("push then report: effect %q", eff)
+		}
+		if got := credits(t, db, a.ID, "o_alice", tpl); got != 1 {
+			t.Fatalf("push then report: %d credits, want 1", got)
+		}
+		// The client's report first, then WeChat's push.
+		if eff := report("o_bob"); eff != "credited" {
+			t.Fatalf("report then push: effect %q", eff)
+		}
+		popup("o_bob")
+		if got := credits(t, db, a.ID, "o_bob", tpl); got != 1 {
+			t.Fatalf("report then push: %d credits, want 1", got)
+		}
+		// Two taps, each reported by both: two credits.
+		popup("o_carol")
+		report("o_carol")
+		time.Sleep(1100 * time.Millisecond) // WeChat's push dedup key holds the second
+		report("o_carol")
+		popup("o_carol")
+		if got := credits(t, db, a.ID, "o_carol", tpl); got != 2 {
+			t.Fatalf("two taps: %d credits, want 2", got)
+		}
+		// A retried report with its Idempotency-Key changes nothing.
+		body := `{"openid":"o_dave","result":{"` + tpl + `":"accept"}}`
+		wantAPI(t, callAPI(t, app, "POST", "/subscriptions", key, body, "Idempotency-Key", "tap-1"), 200)
+		r := callAPI(t, app, "POST", "/subscriptions", key, body, "Idempotency-Key", "tap-1")
+		if eff := r.json(t)["results"].([]any)[0].(map[string]any)["effect"]; eff != "duplicate" {
+			t.Fatalf("retried report: %s", r.body)
+		}
+		if got := credits(t, db, a.ID, "o_dave", tpl); got != 1 {
+			t.Fatalf("retried report: %d credits", got)
+		}
+		// Paired events point at each other.
+		var bad int64
+		db.Raw(`SELECT COUNT(*) FROM subscription_events e JOIN subscription_events f ON f.id = e.matched_id
+			WHERE f.matched_id <> e.id OR e.source = f.source`).Scan(&bad)
+		var paired int64
+		db.Raw(`SELECT COUNT(*) FROM subscription_events WHERE matched_id IS NOT NULL`).Scan(&paired)
+		if bad != 0 || paired != 8 {
+			t.Fatalf("pairs: %d bad, %d paired events (want 8: 4 taps × 2 reports)", bad, paired)
+		}
+		wantAPIError(t, callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"o_x","result":{"NOPE":"accept"}}`), 422, "unknown_template", "result.NOPE")
+		wantAPIError(t, callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"o_x","result":{"`+tpl+`":"maybe"}}`), 422, "invalid_status", "result."+tpl)
+	})
+}
+
+func TestAPISendMessageOnceUnderConcurrentRetries(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		app := newTestApp(t, db, withEngine(t))
+		sb, a, tpl := pushApp(t, app, db, true, "json")
+		key, k := mustAPIKey(t, db, a.ID)
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if _, err := sb.Popup(testAppID, "o_alice", map[string]string{tpl: "accept"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.WaitPushes(wctx); err != nil {
+			t.Fatal(err)
+		}
+		// WeChat holds one credit more than minipush, so a second send would be counted.
+		if err := sb.Grant(testAppID, "o_alice", tpl, 1); err != nil {
+			t.Fatal(err)
+		}
+		wantAPI(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"business_id":"cust-1","attributes":{"shop":"北京店"}}`), 200)
+
+		// Refused up front, nothing queued.
+		send := func(idem, body string) apiResp {
+			return callAPI(t, app, "POST", "/messages", key, body, "Idempotency-Key", idem)
+		}
+		wantAPIError(t, callAPI(t, app, "POST", "/messages", key, `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"}}`), 400, "idempotency_key_required", "Idempotency-Key")
+		wantAPIError(t, send("k0", `{"template_id":"NOPE","openid":"o_alice","data":{"thing1":"x"}}`), 422, "unknown_template", "template_id")
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_nobody","data":{"thing1":"x"}}`), 422, "user_not_found", "openid")
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"`+strings.Repeat("长", 21)+`"}}`), 422, "invalid_value", "data.thing1")
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x","thing9":"y"}}`), 422, "unknown_keyword", "data.thing9")
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"{{nope}}"}}`), 422, "missing_attribute", "data.thing1")
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"},"lang":"en_US"}`), 422, "per_message_unsupported", "lang")
+		wantAPI(t, callAPI(t, app, "PUT", "/users/o_bob", key, `{}`), 201)
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_bob","data":{"thing1":"x"}}`), 422, "no_credit", "openid")
+		var n int64
+		db.Raw("SELECT COUNT(*) FROM deliveries").Scan(&n)
+		if n != 0 {
+			t.Fatalf("%d deliveries queued by refused requests", n)
+		}
+
+		// Eight concurrent retries of one request: one message.
+		body := `{"template_id":"` + tpl + `","business_id":"cust-1","data":{"thing1":{"value":"{{shop}}"}},"page":"pages/order?id=1"}`
+		var wg sync.WaitGroup
+		res := make([]apiResp, 8)
+		for i := range res {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				res[i] = send("order-1-shipped", body)
+			}(i)
+		}
+		wg.Wait()
+		ids := map[float64]bool{}
+		created := 0
+		for _, r := range res {
+			if r.status != 202 && r.status != 200 {
+				t.Fatalf("retry: %d %s", r.status, r.body)
+			}
+			if r.status == 202 {
+				created++
+			}
+			ids[r.json(t)["id"].(float64)] = true
+		}
+		if len(ids) != 1 || created != 1 {
+			t.Fatalf("%d message ids, %d answered 202 (want 1 and 1)", len(ids), created)
+		}
+		var msgID float64
+		for id := range ids {
+			msgID = id
+		}
+		// The same key with another request is a conflict.
+		wantAPIError(t, send("order-1-shipped", strings.Replace(body, "{{shop}}", "上海店", 1)), 409, "idempotency_key_reused", "Idempotency-Key")
+
+		// The engine sends it once; GET /messages/{id} tells.
+		deadline := time.Now().Add(15 * time.Second)
+		var m map[string]any
+		for time.Now().Before(deadline) {
+			r := callAPI(t, app, "GET", "/messages/"+id(int64(msgID)), key, "")
+			wantAPI(t, r, 200)
+			m = r.json(t)
+			if m["status"] == models.DeliverySent || m["status"] == models.DeliveryDelivered {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if m["status"] != models.DeliverySent && m["status"] != models.DeliveryDelivered {
+			t.Fatalf("message never sent: %v", m)
+		}
+		if m["msgid"] == "" || m["data"].(map[string]any)["thing1"] != "北京店" || m["idempotency_key"] != "order-1-shipped" {
+			t.Fatalf("message: %v", m)
+		}
+		if got := sb.Count(testAppID, "o_alice", tpl); got != 1 {
+			t.Fatalf("WeChat received %d messages, want 1", got)
+		}
+		db.Raw("SELECT COUNT(*) FROM deliveries WHERE api_key_id = ?", k.ID).Scan(&n)
+		if n != 1 {
+			t.Fatalf("%d deliveries", n)
+		}
+		// A replay after the send answers the same message, not "no credit".
+		r := send("order-1-shipped", body)
+		wantAPI(t, r, 200)
+		if r.header.Get("Idempotent-Replayed") != "true" || r.json(t)["id"].(float64) != msgID {
+			t.Fatalf("replay: %v %s", r.header, r.body)
+		}
+		r = callAPI(t, app, "GET", "/users/o_alice/messages?limit=1", key, "")
+		wantAPI(t, r, 200)
+		if msgs := r.json(t)["messages"].([]any); len(msgs) != 1 || msgs[0].(map[string]any)["id"].(float64) != msgID {
+			t.Fatalf("user messages: %s", r.body)
+		}
+		// Another account's key cannot read it.
+		now := time.Now().UTC()
+		b := &models.App{AppID: "wx1111111111111111", Name: "other", PushMode: "plain", PushFormat: "json", Timezone: "Asia/Shanghai",
+			QuietPolicy: "defer", MPState: "formal", Lang: "zh_CN", RateLimit: 20, SyncEveryHours: 6, CreatedAt: now, UpdatedAt: now}
+		if err := models.CreateApp(ctx, db, b); err != nil {
+			t.Fatal(err)
+		}
+		otherKey, _ := mustAPIKey(t, db, b.ID)
+		wantAPIError(t, callAPI(t, app, "GET", "/messages/"+id(int64(msgID)), otherKey, ""), 404, "message_not_found", "id")
+		wantAPIError(t, callAPI(t, app, "GET", "/users/o_alice", otherKey, ""), 404, "user_not_found", "openid")
+	})
+}
