@@ -6,6 +6,7 @@ var migrations = []Migration{
 	{Version: 1, Name: "initial_schema", Statements: schemaV1},
 	{Version: 2, Name: "delivery_engine", Statements: schemaV2},
 	{Version: 3, Name: "template_syncs_and_jobs", Statements: schemaV3},
+	{Version: 5, Name: "campaigns", Statements: schemaV5},
 }
 
 // schemaV1 creates every table the design names, with the keys and indexes
