@@ -45,7 +45,9 @@ func (h *harness) runsOf(c *models.Campaign) []models.CampaignRun {
 	return runs
 }
 
-func utc(y int, m time.Month, d, hh, mm, ss int) time.Time { return time.Date(y, m, d, hh, mm, ss, 0, time.UTC) }
+func utc(y int, m time.Month, d, hh, mm, ss int) time.Time {
+	return time.Date(y, m, d, hh, mm, ss, 0, time.UTC)
+}
 
 // Each schedule kind fires at its instant in the campaign's time zone (New
 // York, across the DST change, and Shanghai), not before, and once.

@@ -120,7 +120,7 @@ func TestCampaignComposeSendNowAndProgress(t *testing.T) {
 
 		r := op.get("/campaigns/new")
 		want(t, r, http.StatusOK)
-		if r.doc(t).Find(`[data-testid=pick-template] option[value="` + id(w.tpl.ID) + `"]`).Length() != 1 {
+		if r.doc(t).Find(`[data-testid=pick-template] option[value="`+id(w.tpl.ID)+`"]`).Length() != 1 {
 			t.Fatalf("template not offered:\n%.2000s", r.body)
 		}
 		want(t, op.get("/campaigns/new?template="+id(w.tpl.ID)), http.StatusOK)
