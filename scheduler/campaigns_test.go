@@ -278,3 +278,112 @@ func TestCampaignRunPauseResumeExactlyOnce(t *testing.T) {
 		}
 	})
 }
+
+// Quiet hours (London, 22:00–08:00; the clock is set ahead of real time so
+// rows queued now are due): a campaign's deliveries wait for the
+// window's end (defer) or end skipped without spending a credit (skip); a
+// message outside any campaign (API, test send) goes out at once.
+func TestCampaignQuietHoursDeferAndSkip(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		h := newHarness(t, db, dsn)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		london := mustLoc(t, "Europe/London")
+		db.Exec("UPDATE apps SET timezone = 'Europe/London', quiet_start = '22:00', quiet_end = '08:00', quiet_policy = 'defer' WHERE id = ?", h.app.ID)
+		h.clock.Set(time.Date(2027, 1, 14, 23, 0, 0, 0, london))
+		users := h.seedUsers("q", 6, h.tpl, 1, 2, map[string]any{"item": "咖啡"})
+		other := h.seedUsers("api", 1, h.tpl, 1, 2, nil)
+		e := h.engine(ctx, nil)
+		s := &Campaigns{DB: db, Log: h.quiet, Now: h.clock.Now}
+		start := func(name string) *models.CampaignRun {
+			c := h.campaign(name, models.ScheduleNow, "", "Europe/London", models.MisfireSkip, nil)
+			now := h.clock.Now().UTC()
+			run, err := models.StartCampaignRun(ctx, db, models.StartRun{CampaignID: c.ID, ScheduledFor: now, Now: now, From: []string{models.CampaignDraft}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Expand(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.Notify()
+			return run
+		}
+		run := start("night")
+		h.enqueue(other, h.tpl, goodData) // not a campaign message: quiet hours do not apply
+		e.Notify()
+		h.waitFor("the API message", func() bool { return h.count(other[0].OpenID, h.tpl.TemplateID) == 1 })
+		end := time.Date(2027, 1, 15, 8, 0, 0, 0, london).UTC()
+		h.waitFor("campaign deliveries deferred to 08:00 London", func() bool {
+			var n int64
+			db.Model(&models.Delivery{}).Where("run_id = ? AND status = ? AND next_attempt_at = ?", run.ID, models.DeliveryQueued, end).Count(&n)
+			return n == int64(len(users)+1) // the API user is subscribed too
+		})
+		time.Sleep(300 * time.Millisecond)
+		for _, u := range users {
+			if got := h.count(u.OpenID, h.tpl.TemplateID); got != 0 {
+				t.Fatalf("%s got a message inside quiet hours", u.OpenID)
+			}
+		}
+		// 08:00 London: they go.
+		h.clock.Set(end.Add(time.Second))
+		e.Notify()
+		h.waitFor("the deferred sends", func() bool {
+			for _, u := range users {
+				if h.count(u.OpenID, h.tpl.TemplateID) != 1 {
+					return false
+				}
+			}
+			return true
+		})
+
+		// Skip policy, the next night: skipped, no credit spent.
+		db.Exec("UPDATE apps SET quiet_policy = 'skip' WHERE id = ?", h.app.ID)
+		h.clock.Set(time.Date(2027, 1, 15, 22, 30, 0, 0, london))
+		db.Exec("UPDATE subscriptions SET credits = 1")
+		time.Sleep(200 * time.Millisecond) // the engine reloads the app
+		run = start("next-night")
+		h.waitFor("quiet-hours skips", func() bool {
+			var n int64
+			db.Model(&models.Delivery{}).Where("run_id = ? AND status = ? AND reason = ?", run.ID, models.DeliverySkipped, models.ReasonQuietHours).Count(&n)
+			return n == int64(len(users)+1)
+		})
+		for _, u := range users {
+			if got := h.count(u.OpenID, h.tpl.TemplateID); got != 1 {
+				t.Fatalf("%s: %d messages after a skipped night", u.OpenID, got)
+			}
+			sub, _ := models.GetSubscription(ctx, db, u.ID, h.tpl.ID)
+			if sub.Credits != 1 {
+				t.Fatalf("%s: credit spent on a skipped delivery (%d left)", u.OpenID, sub.Credits)
+			}
+		}
+		h.checkCounters()
+	})
+}
+
+func TestQuietWindow(t *testing.T) {
+	a := &models.App{Timezone: "America/Los_Angeles", QuietStart: "22:00", QuietEnd: "08:00"}
+	la := mustLoc(t, "America/Los_Angeles")
+	cases := []struct {
+		at  time.Time
+		in  bool
+		end time.Time
+	}{
+		{time.Date(2026, 7, 1, 21, 59, 0, 0, la), false, time.Time{}},
+		{time.Date(2026, 7, 1, 22, 0, 0, 0, la), true, time.Date(2026, 7, 2, 8, 0, 0, 0, la)},
+		{time.Date(2026, 7, 2, 7, 59, 0, 0, la), true, time.Date(2026, 7, 2, 8, 0, 0, 0, la)},
+		{time.Date(2026, 7, 2, 8, 0, 0, 0, la), false, time.Time{}},
+	}
+	for _, c := range cases {
+		in, end := models.QuietWindow(a, c.at)
+		if in != c.in || !end.Equal(c.end) {
+			t.Errorf("%v: %v %v, want %v %v", c.at, in, end, c.in, c.end)
+		}
+	}
+	day := &models.App{Timezone: "Asia/Shanghai", QuietStart: "12:00", QuietEnd: "14:00"}
+	if in, _ := models.QuietWindow(day, time.Date(2026, 7, 1, 5, 0, 0, 0, time.UTC)); !in { // 13:00 Shanghai
+		t.Error("a daytime window missed")
+	}
+	if in, _ := models.QuietWindow(&models.App{Timezone: "Asia/Shanghai"}, time.Now()); in {
+		t.Error("no window, yet quiet")
+	}
+}
