@@ -275,8 +275,34 @@ func moveRunDeliveries(ctx context.Context, db *gorm.DB, r *CampaignRun, from, t
 // whether it changed.
 func setRunStatus(ctx context.Context, db *gorm.DB, runID int64, from []string, fields map[string]any) (bool, error) {
 	fields["updated_at"] = time.Now().UTC()
-	res := db.WithContext(ctx).Model(&CampaignRun{}).Where("id = ? AND status IN ?", runID, from).Updates(fields)
-	return res.RowsAffected == 1, res.Error
+	var changed bool
+	err := retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
+		res := tx.Model(&CampaignRun{}).Where("id = ? AND status IN ?", runID, from).Updates(fields)
+		changed = res.RowsAffected == 1
+		return res.Error
+	})
+	return changed, err
+}
+
+// setCampaignStatus writes fields of a campaign while it is in status from.
+func setCampaignStatus(ctx context.Context, db *gorm.DB, id int64, from string, fields map[string]any) (bool, error) {
+	var changed bool
+	err := retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
+		q := tx.Model(&Campaign{}).Where("id = ?", id)
+		if from != "" {
+			q = q.Where("status = ?", from)
+		}
+		res := q.Updates(fields)
+		changed = res.RowsAffected == 1
+		return res.Error
+	})
+	return changed, err
+}
+
+// Retry runs fn in a transaction, again when the database was busy or a
+// deadlock was detected (for writes that race the send workers).
+func Retry(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error {
+	return retryTx(ctx, db.WithContext(ctx), fn)
 }
 
 // PauseRun pauses a run: no more of its deliveries are claimed (queued ones
@@ -298,8 +324,8 @@ func PauseRun(ctx context.Context, db *gorm.DB, r *CampaignRun, reason string, n
 		return changed, err
 	}
 	if changed {
-		err = db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", r.CampaignID, CampaignRunning).
-			Updates(map[string]any{"status": CampaignPaused, "status_reason": reason, "updated_at": now}).Error
+		_, err = setCampaignStatus(ctx, db, r.CampaignID, CampaignRunning,
+			map[string]any{"status": CampaignPaused, "status_reason": reason, "updated_at": now})
 	}
 	return changed, err
 }
@@ -329,8 +355,8 @@ func ResumeRun(ctx context.Context, db *gorm.DB, r *CampaignRun, now time.Time) 
 		return changed, err
 	}
 	if changed {
-		err = db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", r.CampaignID, CampaignPaused).
-			Updates(map[string]any{"status": CampaignRunning, "status_reason": "", "updated_at": now}).Error
+		_, err = setCampaignStatus(ctx, db, r.CampaignID, CampaignPaused,
+			map[string]any{"status": CampaignRunning, "status_reason": "", "updated_at": now})
 	}
 	return changed, err
 }
@@ -361,12 +387,16 @@ func CancelRun(ctx context.Context, db *gorm.DB, r *CampaignRun, now time.Time) 
 // CancelCampaign cancels a campaign: its run still going and its future
 // firings. Idempotent.
 func CancelCampaign(ctx context.Context, db *gorm.DB, c *Campaign, now time.Time) (bool, error) {
-	res := db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status <> ?", c.ID, CampaignCanceled).
-		Updates(map[string]any{"status": CampaignCanceled, "status_reason": ReasonCanceled, "next_run_at": nil, "updated_at": now})
-	if res.Error != nil {
-		return false, res.Error
+	var changed bool
+	err := retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
+		res := tx.Model(&Campaign{}).Where("id = ? AND status <> ?", c.ID, CampaignCanceled).
+			Updates(map[string]any{"status": CampaignCanceled, "status_reason": ReasonCanceled, "next_run_at": nil, "updated_at": now})
+		changed = res.RowsAffected == 1
+		return res.Error
+	})
+	if err != nil {
+		return false, err
 	}
-	changed := res.RowsAffected == 1
 	if r, err := ActiveRun(ctx, db, c.ID); err == nil {
 		if _, err := CancelRun(ctx, db, r, now); err != nil {
 			return changed, err
@@ -458,7 +488,12 @@ func SkipFiring(ctx context.Context, db *gorm.DB, c *Campaign, firing time.Time,
 	if next == nil {
 		fields["status"] = CampaignCompleted
 	}
-	res := db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ? AND next_run_at = ?", c.ID, CampaignScheduled, firing.UTC()).
-		Updates(fields)
-	return res.RowsAffected == 1, res.Error
+	var changed bool
+	err := retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
+		res := tx.Model(&Campaign{}).Where("id = ? AND status = ? AND next_run_at = ?", c.ID, CampaignScheduled, firing.UTC()).
+			Updates(fields)
+		changed = res.RowsAffected == 1
+		return res.Error
+	})
+	return changed, err
 }

@@ -3,7 +3,9 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -13,7 +15,8 @@ import (
 
 // Campaigns is the work of the `campaigns` job: fire due campaigns (one
 // run per firing, misfire policy applied), expand runs into deliveries,
-// keep paused and canceled runs swept, and finish runs with nothing left.
+// pause runs whose errors pass their threshold, keep paused and canceled
+// runs swept, and finish runs with nothing left.
 // The job runner's lease makes one instance do it at a time; the models
 // operations it calls are safe even if two did.
 type Campaigns struct {
@@ -49,9 +52,20 @@ func (s *Campaigns) Tick(ctx context.Context) error {
 	now := s.now()
 	_, ferr := s.FireDue(ctx, now)
 	eerr := s.Expand(ctx)
+	paused, aerr := models.AutoPauseRuns(ctx, s.DB, now)
+	for _, r := range paused {
+		s.log().Warn("campaign run paused automatically: one WeChat error passed the campaign's threshold", "campaign", r.CampaignID, "run", r.ID)
+		err := models.Retry(ctx, s.DB, func(tx *gorm.DB) error {
+			return models.Audit(ctx, tx, models.Actor{Email: "scheduler"}, "campaign.auto_pause", "campaign", strconv.FormatInt(r.CampaignID, 10),
+				map[string]any{"run": r.ID, "reason": r.Reason})
+		})
+		if err != nil {
+			aerr = errors.Join(aerr, err)
+		}
+	}
 	serr := models.SweepStoppedRuns(ctx, s.DB, now)
 	_, rerr := models.FinishRuns(ctx, s.DB, now)
-	return errors.Join(ferr, eerr, serr, rerr)
+	return errors.Join(label("firing", ferr), label("expanding", eerr), label("auto pause", aerr), label("sweeping", serr), label("finishing", rerr))
 }
 
 // FireDue starts a run for each scheduled campaign whose firing has come.
@@ -92,7 +106,9 @@ func (s *Campaigns) FireDue(ctx context.Context, now time.Time) ([]models.Campai
 				errs = append(errs, err)
 			}
 		case errors.Is(err, models.ErrTemplateGone):
-			if err := models.UpdateCampaignFields(ctx, s.DB, c.ID, map[string]any{"held_reason": models.HeldTemplateDeleted}); err != nil {
+			if err := models.Retry(ctx, s.DB, func(tx *gorm.DB) error {
+				return models.UpdateCampaignFields(ctx, tx, c.ID, map[string]any{"held_reason": models.HeldTemplateDeleted})
+			}); err != nil {
 				errs = append(errs, err)
 			}
 		default:
@@ -121,4 +137,11 @@ func (s *Campaigns) Expand(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func label(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

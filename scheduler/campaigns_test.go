@@ -387,3 +387,55 @@ func TestQuietWindow(t *testing.T) {
 		t.Error("no window, yet quiet")
 	}
 }
+
+// A run whose answers are mostly one WeChat error (43101: WeChat holds no
+// credit) pauses by itself once the share passes the campaign's threshold;
+// the reason names the code, and nothing more is sent until a resume.
+func TestCampaignAutoPauseOnErrorShare(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		h := newHarness(t, db, dsn)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		h.seedUsers("ok", 20, h.tpl, 1, 1, nil)
+		h.seedUsers("gone", 280, h.tpl, 1, 0, nil)                        // minipush thinks they have a credit; WeChat says 43101
+		db.Exec("UPDATE apps SET rate_limit = 25 WHERE id = ?", h.app.ID) // 300 take 12 s
+		e := h.engine(ctx, nil)
+		s := &Campaigns{DB: db, Log: h.quiet, Notify: e.Notify}
+		c := h.campaign("auto", models.ScheduleNow, "", "Asia/Shanghai", models.MisfireSkip, nil)
+		db.Exec("UPDATE campaigns SET auto_pause_pct = 50 WHERE id = ?", c.ID)
+		now := time.Now().UTC()
+		run, err := models.StartCampaignRun(ctx, db, models.StartRun{CampaignID: c.ID, ScheduledFor: now, Now: now, From: []string{models.CampaignDraft}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.waitFor("the automatic pause", func() bool {
+			if err := s.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := models.GetRun(ctx, db, run.ID)
+			return r.Status == models.RunPaused
+		})
+		r, _ := models.GetRun(ctx, db, run.ID)
+		if code, ok := models.AutoPauseCode(r.Reason); !ok || code != 43101 {
+			t.Fatalf("reason %q", r.Reason)
+		}
+		c, _ = models.GetCampaign(ctx, db, c.ID)
+		if c.Status != models.CampaignPaused || c.StatusReason != r.Reason {
+			t.Fatalf("campaign %s %q", c.Status, c.StatusReason)
+		}
+		h.waitFor("in-flight sends to end", func() bool {
+			r, _ := models.GetRun(ctx, db, run.ID)
+			return r.Sending == 0
+		})
+		r, _ = models.GetRun(ctx, db, run.ID)
+		if r.Paused == 0 || r.Failed < models.AutoPauseMinAnswers/2 {
+			t.Fatalf("paused run %+v", r)
+		}
+		var audits int64
+		db.Model(&models.AuditEntry{}).Where("action = 'campaign.auto_pause'").Count(&audits)
+		if audits != 1 {
+			t.Fatalf("auto pause audited %d times", audits)
+		}
+		h.checkCounters()
+	})
+}

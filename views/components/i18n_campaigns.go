@@ -99,6 +99,8 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.misfire.skip":         {"跳过", "Skip them"},
 	"cmp.misfire.run":          {"补发一次", "Run late, once"},
 	"cmp.misfire_help":         {"服务停止期间错过的发送时间：跳过，或恢复后补发一次（不会重复发送）。", "A firing missed while the service was down: skip it, or run it once when back (never twice)."},
+	"cmp.auto_pause":           {"自动暂停阈值（%）", "Automatic pause threshold (%)"},
+	"cmp.auto_pause_help":      {"同一微信错误码占已返回结果的比例达到此值时自动暂停（至少 50 条结果后判断）；留空表示不自动暂停。", "Pause by itself when one WeChat error code reaches this share of the answers (judged after 50 answers); blank: never."},
 	"cmp.auto_pause_invalid":   {"请填写 1 到 100 之间的百分比。", "Enter a percentage from 1 to 100."},
 	"cmp.invalid_choice":       {"请选择一个有效的选项。", "Pick one of the options."},
 	"cmp.invalid_value":        {"内容不符合此关键词的规则。", "The value breaks this keyword's rule."},
@@ -171,6 +173,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.reason.overlap_skipped":       {"一次发送时上一批次仍在进行，已跳过。", "A firing came while the previous run was still going and was skipped."},
 	"cmp.reason.canceled":              {"已由工作人员取消。", "Canceled by staff."},
 	"cmp.reason.staff":                 {"已由工作人员暂停。", "Paused by staff."},
+	"cmp.reason.auto_pause":            {"已自动暂停：微信错误 %s 占已返回结果的比例超过了活动设定的阈值。请查看下方失败原因，处理后继续发送。", "Paused automatically: WeChat error %s passed the campaign's share of answers. See the failures below, fix the cause, then resume."},
 	"cmp.reason.ended":                 {"已过结束日期。", "Past its end date."},
 
 	// Progress
