@@ -351,7 +351,45 @@ func (h *Campaigns) Progress(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return RenderBare(c, http.StatusOK, views.CampaignProgress(progressData(c, cp, run, stats, h.Now())))
+	d := progressData(c, cp, run, stats, h.Now())
+	if run.Status == models.RunCompleted && (cp.Status == models.CampaignCompleted || cp.Status == models.CampaignScheduled) {
+		t, err := models.GetTemplate(ctx, h.DB, cp.TemplateID)
+		if err != nil {
+			return err
+		}
+		if d.Resendable, err = models.ResendCandidates(ctx, h.DB, run, t); err != nil {
+			return err
+		}
+		d.ResendURL = campaignURL(cp.ID, "/runs/"+strconv.FormatInt(run.ID, 10)+"/resend")
+	}
+	return RenderBare(c, http.StatusOK, views.CampaignProgress(d))
+}
+
+// Resend starts a run that repeats a finished run's transient failures to
+// the users who can still be reached.
+func (h *Campaigns) Resend(c echo.Context) error {
+	cp, _, _, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rid, _ := strconv.ParseInt(c.Param("run"), 10, 64)
+	from, err := models.GetRun(ctx, h.DB, rid)
+	if err != nil || from.CampaignID != cp.ID {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	run, err := models.StartResend(ctx, h.DB, cp, from, h.Now().UTC())
+	if err != nil {
+		return h.refuse(c, cp, err)
+	}
+	if h.Kick != nil {
+		h.Kick()
+	}
+	if err := h.audit(c, "campaign.resend", cp, map[string]any{"from_run": from.ID, "run": run.ID}); err != nil {
+		return err
+	}
+	SetFlash(c, "success", T(c, "cmp.flash_resend"))
+	return Redirect(c, campaignURL(cp.ID, ""))
 }
 
 func progressData(c echo.Context, cp *models.Campaign, r *models.CampaignRun, stats map[string]map[string]int64, now time.Time) views.ProgressData {

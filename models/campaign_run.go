@@ -37,6 +37,8 @@ type StartRun struct {
 	Next *time.Time
 	// From are the campaign statuses that may start (default: scheduled).
 	From []string
+	// ResendOf makes a "resend to failed" run of that run.
+	ResendOf *int64
 }
 
 // StartCampaignRun creates a run of a campaign for one firing, in status
@@ -87,7 +89,7 @@ func StartCampaignRun(ctx context.Context, db *gorm.DB, req StartRun) (*Campaign
 			return ErrRunActive
 		}
 		r := &CampaignRun{CampaignID: c.ID, AppID: c.AppID, Status: RunExpanding, ScheduledFor: req.ScheduledFor.UTC(),
-			StartedAt: &now, CreatedAt: now, UpdatedAt: now}
+			ResendOf: req.ResendOf, StartedAt: &now, CreatedAt: now, UpdatedAt: now}
 		res := insertIgnore(tx).Create(r)
 		if res.Error != nil {
 			return translate(res.Error)
@@ -155,7 +157,14 @@ func ExpandRun(ctx context.Context, db *gorm.DB, runID int64, batch int) (done b
 				finished = true
 				return nil
 			}
-			ms, last, err := audienceBatch(tx, c, &a, t.LongTerm(), cur.ExpandCursor, batch)
+			var ms []Member
+			var last int64
+			var err error
+			if cur.ResendOf != nil {
+				ms, last, err = resendBatch(tx, c, *cur.ResendOf, t.LongTerm(), cur.ExpandCursor, batch)
+			} else {
+				ms, last, err = audienceBatch(tx, c, &a, t.LongTerm(), cur.ExpandCursor, batch)
+			}
 			if err != nil {
 				return err
 			}

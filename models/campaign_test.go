@@ -384,3 +384,66 @@ func TestCronFiringsInTimeZone(t *testing.T) {
 		t.Fatal("zone in expression accepted")
 	}
 }
+
+// Resend to failed repeats exactly the transient failures (max attempts,
+// unknown then failed) of users who still hold a credit, once each.
+func TestCampaignResendToFailed(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		app, tpl, users := campaignFixture(t, db, 10) // users 0 and 5 hold no credit
+		c := newCampaign(t, db, app, tpl, models.Audience{Kind: models.AudienceSubscribed})
+		now := time.Now().UTC()
+		run, err := models.StartCampaignRun(ctx, db, models.StartRun{CampaignID: c.ID, ScheduledFor: now, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.ExpandRun(ctx, db, run.ID, 100); err != nil {
+			t.Fatal(err)
+		}
+		set := func(i int, status, reason string) {
+			db.Exec("UPDATE deliveries SET status = ?, reason = ? WHERE run_id = ? AND user_id = ?", status, reason, run.ID, users[i].ID)
+		}
+		set(0, models.DeliveryFailed, models.ReasonMaxAttempts) // no credit: not resent
+		set(1, models.DeliveryFailed, models.ReasonMaxAttempts) // resent
+		set(2, models.DeliveryFailed, models.ReasonSentEvent)   // unknown, then failed: resent
+		set(3, models.DeliveryFailed, models.ReasonWeChat)      // permanent: not resent
+		set(4, models.DeliverySkipped, models.ReasonInvalidValue)
+		db.Exec("UPDATE deliveries SET status = 'delivered' WHERE run_id = ? AND status = 'queued'", run.ID)
+		db.Exec("UPDATE campaign_runs SET queued = 0 WHERE id = ?", run.ID)
+		if _, err := models.FinishRuns(ctx, db, now); err != nil {
+			t.Fatal(err)
+		}
+		run, _ = models.GetRun(ctx, db, run.ID)
+		c, _ = models.GetCampaign(ctx, db, c.ID)
+		if run.Status != models.RunCompleted || c.Status != models.CampaignCompleted {
+			t.Fatalf("run %s campaign %s", run.Status, c.Status)
+		}
+		if n, _ := models.ResendCandidates(ctx, db, run, tpl); n != 2 {
+			t.Fatalf("candidates %d, want 2", n)
+		}
+		later := now.Add(time.Minute)
+		rr, err := models.StartResend(ctx, db, c, run, later)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.StartResend(ctx, db, c, run, later.Add(time.Second)); err != models.ErrNotStartable && err != models.ErrRunActive {
+			t.Fatalf("second resend while the first runs: %v", err)
+		}
+		for i := 0; i < 2; i++ { // a repeated expansion adds nobody twice
+			db.Exec("UPDATE campaign_runs SET expand_cursor = 0, expanded_at = NULL, status = 'expanding' WHERE id = ?", rr.ID)
+			if _, err := models.ExpandRun(ctx, db, rr.ID, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []int64
+		db.Raw("SELECT user_id FROM deliveries WHERE run_id = ? ORDER BY user_id", rr.ID).Scan(&got)
+		if len(got) != 2 || got[0] != users[1].ID || got[1] != users[2].ID {
+			t.Fatalf("resend recipients %v", got)
+		}
+		rr, _ = models.GetRun(ctx, db, rr.ID)
+		if rr.ResendOf == nil || *rr.ResendOf != run.ID || rr.Audience != 2 {
+			t.Fatalf("resend run %+v", rr)
+		}
+		checkCounters(t, db, rr.ID)
+	})
+}

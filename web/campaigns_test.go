@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
@@ -443,6 +444,109 @@ func TestCampaignUploadedList(t *testing.T) {
 		}
 		if auditCount(db, "campaign.upload_list") != 1 {
 			t.Fatal("upload not audited")
+		}
+	})
+}
+
+// Test send to listed openids, personalised for each, through the engine.
+func TestCampaignTestSend(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db, withEngine(t))
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		w := newCampaignWorld(t, app.signedIn(boss), db, 3)
+		op := app.signedIn(mustStaff(t, db, "op@example.com", models.RoleOperator))
+		wantRedirect(t, op.post("/campaigns", campaignForm(w.tpl.ID)), "/campaigns/")
+		c := lastCampaign(t, db)
+		hx := map[string]string{"HX-Request": "true"}
+		form := url.Values{"openids": {""}, "_csrf": {op.csrf()}}
+		r := op.do(http.MethodPost, "/campaigns/"+id(c.ID)+"/test-send", form, hx)
+		want(t, r, http.StatusUnprocessableEntity)
+		form.Set("openids", "o_user_000, o_user_001")
+		r = op.do(http.MethodPost, "/campaigns/"+id(c.ID)+"/test-send", form, hx)
+		want(t, r, http.StatusOK)
+		polls := r.doc(t).Find("[data-testid=tpl-send-waiting]")
+		if polls.Length() != 2 {
+			t.Fatalf("results:\n%s", r.body)
+		}
+		polls.Each(func(_ int, s *goquery.Selection) {
+			u, _ := s.Attr("hx-get")
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				pr := op.get(u)
+				if !strings.Contains(pr.body, "tpl-send-waiting") {
+					if !strings.Contains(pr.body, "flash-success") {
+						t.Fatalf("test send outcome:\n%s", pr.body)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("test send never answered")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+		for _, o := range []string{"o_user_000", "o_user_001"} {
+			if n := w.sb.Count(testAppID, o, w.tpl.TemplateID); n != 1 {
+				t.Fatalf("%s received %d", o, n)
+			}
+		}
+		var data []string
+		db.Model(&models.Delivery{}).Where("run_id IS NULL").Order("id").Pluck("data", &data)
+		if len(data) != 2 || !strings.Contains(data[0], "顾客0的包裹") || !strings.Contains(data[1], "您的包裹") {
+			t.Fatalf("test send data %v", data)
+		}
+		if auditCount(db, "campaign.test_send") != 2 {
+			t.Fatal("test sends not audited")
+		}
+	})
+}
+
+// Resend to failed: the finished run offers it for its transient failures
+// with credit left; it starts a run with exactly those users.
+func TestCampaignResendToFailedFromConsole(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		app := newTestApp(t, db)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		w := newCampaignWorld(t, app.signedIn(boss), db, 6)
+		op := app.signedIn(mustStaff(t, db, "op@example.com", models.RoleOperator))
+		wantRedirect(t, op.post("/campaigns", campaignForm(w.tpl.ID)), "/campaigns/")
+		c := lastCampaign(t, db)
+		base := "/campaigns/" + id(c.ID)
+		wantRedirect(t, op.post(base+"/schedule", nil), base)
+		run, _ := models.ActiveRun(ctx, db, c.ID)
+		if _, err := models.ExpandRun(ctx, db, run.ID, 100); err != nil {
+			t.Fatal(err)
+		}
+		// As the engine would leave it: all delivered but user 1 (attempts ran out).
+		db.Exec("UPDATE deliveries SET status = 'delivered' WHERE run_id = ?", run.ID)
+		db.Exec("UPDATE deliveries SET status = 'failed', reason = 'max_attempts' WHERE run_id = ? AND user_id = ?", run.ID, w.users[1].ID)
+		db.Exec("UPDATE campaign_runs SET queued = 0, delivered = 5, failed = 1 WHERE id = ?", run.ID)
+		if _, err := models.FinishRuns(ctx, db, time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+		r := op.get(base + "/progress")
+		btn := r.doc(t).Find("[data-testid=resend]")
+		if btn.Length() != 1 || !strings.Contains(btn.Text(), "(1)") {
+			t.Fatalf("no resend offer:\n%s", r.body)
+		}
+		wantRedirect(t, op.post(base+"/runs/"+id(run.ID)+"/resend", nil), base)
+		rr, err := models.ActiveRun(ctx, db, c.ID)
+		if err != nil || rr.ResendOf == nil || *rr.ResendOf != run.ID {
+			t.Fatalf("resend run %+v %v", rr, err)
+		}
+		if _, err := models.ExpandRun(ctx, db, rr.ID, 100); err != nil {
+			t.Fatal(err)
+		}
+		var users []int64
+		db.Model(&models.Delivery{}).Where("run_id = ?", rr.ID).Pluck("user_id", &users)
+		if len(users) != 1 || users[0] != w.users[1].ID || auditCount(db, "campaign.resend") != 1 {
+			t.Fatalf("resend recipients %v", users)
+		}
+		// Not twice while it runs.
+		wantRedirect(t, op.post(base+"/runs/"+id(run.ID)+"/resend", nil), base)
+		if runs, _ := models.ListRuns(ctx, db, c.ID, 10); len(runs) != 2 {
+			t.Fatalf("%d runs", len(runs))
 		}
 	})
 }

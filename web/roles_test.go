@@ -62,6 +62,7 @@ var routeAccess = map[string]access{
 	"POST /campaigns/:id/resume":             operators,
 	"POST /campaigns/:id/cancel":             operators,
 	"POST /campaigns/:id/clone":              operators,
+	"POST /campaigns/:id/runs/:run/resend":   operators,
 	"GET /templates":                         readers,
 	"POST /templates/sync":                   adminOnly,
 	"GET /templates/library":                 adminOnly,

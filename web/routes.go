@@ -73,6 +73,7 @@ func (s *Server) routes() {
 	g.POST("/campaigns/:id/resume", campaigns.Resume, need(operator))
 	g.POST("/campaigns/:id/cancel", campaigns.Cancel, need(operator))
 	g.POST("/campaigns/:id/clone", campaigns.Clone, need(operator))
+	g.POST("/campaigns/:id/runs/:run/resend", campaigns.Resend, need(operator))
 	g.GET("/templates", templates.List, need(operator, support))
 	g.POST("/templates/sync", templates.Sync, need(admin))
 	g.GET("/templates/library", templates.Library, need(admin))
