@@ -21,7 +21,7 @@ func TestBrowserCampaignJourney(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
 		app := newTestApp(t, db, withEngine(t))
 		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
-		w := newCampaignWorld(t, app.signedIn(boss), db, 200) // 150 can receive it
+		w := newCampaignWorld(t, app.signedIn(boss), db, 200)             // 150 can receive it
 		db.Exec("UPDATE apps SET rate_limit = 25 WHERE id = ?", w.app.ID) // about 6 s of sending
 		mustStaff(t, db, "op@example.com", models.RoleOperator)
 		ctx := browser(t)

@@ -417,22 +417,8 @@ func TestCampaignUploadedList(t *testing.T) {
 		c := lastCampaign(t, db)
 		base := "/campaigns/" + id(c.ID)
 
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		_ = mw.WriteField("_csrf", op.csrf())
-		_ = mw.WriteField("by", "business_id")
-		fw, _ := mw.CreateFormFile("list", "list.csv")
-		_, _ = io.WriteString(fw, "business_id\nB0\nB3\nB5\nNOBODY\n")
-		_ = mw.Close()
-		req, _ := http.NewRequest(http.MethodPost, app.srv.URL+base+"/recipients", &body)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		res, err := op.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusSeeOther {
-			t.Fatalf("upload: %d", res.StatusCode)
+		if st := uploadList(t, op, base, "business_id", "business_id\nB0\nB3\nB5\nNOBODY\n"); st != http.StatusSeeOther {
+			t.Fatalf("upload: %d", st)
 		}
 		r := op.get(base + "/audience")
 		// B0, B3, B5 known; B3 has no credit.
@@ -445,7 +431,40 @@ func TestCampaignUploadedList(t *testing.T) {
 		if auditCount(db, "campaign.upload_list") != 1 {
 			t.Fatal("upload not audited")
 		}
+		// Lists may be larger than the 2 MB other requests are held to.
+		var big strings.Builder
+		for i := 0; big.Len() < 2500000; i++ {
+			fmt.Fprintf(&big, "o_nobody_%07d\n", i)
+		}
+		big.WriteString("o_user_002\n")
+		if st := uploadList(t, op, base, "openid", big.String()); st != http.StatusSeeOther {
+			t.Fatalf("2.5 MB upload: %d", st)
+		}
+		if got := op.get(base + "/audience").doc(t).Find("[data-testid=audience-size]").Text(); got != "1" {
+			t.Fatalf("big list audience %q", got)
+		}
+		want(t, op.post(base, url.Values{"name": {big.String()}}), http.StatusRequestEntityTooLarge)
 	})
+}
+
+// uploadList posts a CSV to the campaign's list upload and returns the status.
+func uploadList(t *testing.T, c *client, base, by, content string) int {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("_csrf", c.csrf())
+	_ = mw.WriteField("by", by)
+	fw, _ := mw.CreateFormFile("list", "list.csv")
+	_, _ = io.WriteString(fw, content)
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, c.app.srv.URL+base+"/recipients", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
 
 // Test send to listed openids, personalised for each, through the engine.

@@ -64,7 +64,7 @@ func (s *Server) routes() {
 	g.POST("/campaigns/:id", campaigns.Update, need(operator))
 	g.GET("/campaigns/:id/audience", campaigns.Audience, need(operator))
 	g.GET("/campaigns/:id/progress", campaigns.Progress, need(operator))
-	g.POST("/campaigns/:id/recipients", campaigns.Upload, need(operator))
+	g.POST(campaignListUploadPath, campaigns.Upload, need(operator))
 	g.POST("/campaigns/:id/test-send", campaigns.TestSend, need(operator))
 	g.POST("/campaigns/:id/schedule", campaigns.Schedule, need(operator))
 	g.POST("/campaigns/:id/unschedule", campaigns.Unschedule, need(operator))
@@ -106,6 +106,10 @@ func (s *Server) routes() {
 	g.POST("/settings/staff/:id/password", staff.ResetPassword, need(admin))
 	g.GET("/settings/audit", audit.List, need(admin))
 }
+
+// campaignListUploadPath takes uploaded recipient lists (up to 64 MB; every
+// other request is limited to 2 MB).
+const campaignListUploadPath = "/campaigns/:id/recipients"
 
 // kickCampaigns asks the campaigns job to run now (a run just started or
 // resumed is expanded at once rather than at the next tick).

@@ -127,7 +127,11 @@ func New(d Deps) *Server {
 		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
 	}))
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
-	e.Use(middleware.BodyLimit("2M"))
+	// Uploaded recipient lists (campaigns) may be larger than other requests.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M",
+		Skipper: func(c echo.Context) bool { return c.Path() == campaignListUploadPath }}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64M",
+		Skipper: func(c echo.Context) bool { return c.Path() != campaignListUploadPath }}))
 
 	s.routes()
 	return s
