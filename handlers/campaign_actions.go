@@ -352,6 +352,11 @@ func (h *Campaigns) Progress(c echo.Context) error {
 		return err
 	}
 	d := progressData(c, cp, run, stats, h.Now())
+	if was := c.QueryParam("was"); was != "" && was != run.Status {
+		// The run moved on (finished, paused by itself): reload the page so
+		// its status, buttons and runs table follow.
+		c.Response().Header().Set("HX-Refresh", "true")
+	}
 	if run.Status == models.RunCompleted && (cp.Status == models.CampaignCompleted || cp.Status == models.CampaignScheduled) {
 		t, err := models.GetTemplate(ctx, h.DB, cp.TemplateID)
 		if err != nil {
@@ -406,7 +411,7 @@ func progressData(c echo.Context, cp *models.Campaign, r *models.CampaignRun, st
 	}
 	switch r.Status {
 	case models.RunExpanding, models.RunSending, models.RunPaused:
-		d.Poll = campaignURL(cp.ID, "/progress?run="+strconv.FormatInt(r.ID, 10))
+		d.Poll = campaignURL(cp.ID, "/progress?run="+strconv.FormatInt(r.ID, 10)+"&was="+r.Status)
 	}
 	for detail, n := range stats[models.DeliveryFailed] {
 		g := views.Group{Key: detail, N: n}

@@ -272,6 +272,16 @@ func (h *Campaigns) Check(c echo.Context) error {
 	cp.ID, _ = strconv.ParseInt(c.FormValue("campaign"), 10, 64)
 	f.apply(cp)
 	d := views.CampaignCheckData{Title: t.Title, Keywords: h.keywordRows(c, t, &f, errs, nil), Errors: len(errs)}
+	// Preview as a sample member of the audience sees it.
+	if m, err := models.SampleMember(ctx, h.DB, cp, t); err == nil {
+		rendered := models.RenderValues(f.Values, m.Attributes)
+		for i := range d.Keywords {
+			if f.Values[d.Keywords[i].Key].Personalised() {
+				d.Keywords[i].Value = rendered[d.Keywords[i].Key]
+			}
+		}
+		d.SampleOpenID = m.OpenID
+	}
 	if cp.AudienceSpec().Kind != models.AudienceList || cp.ID != 0 {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -336,7 +346,7 @@ func (h *Campaigns) detail(c echo.Context, cp *models.Campaign, t *models.Templa
 			Audience: r.Audience, Done: r.Sent + r.Delivered, Failed: r.Failed + r.Unknown, Skipped: r.Skipped})
 	}
 	if len(runs) > 0 {
-		d.ProgressURL = campaignURL(cp.ID, "/progress")
+		d.ProgressURL = campaignURL(cp.ID, "/progress?run="+strconv.FormatInt(runs[0].ID, 10)+"&was="+runs[0].Status)
 	}
 	return d, nil
 }

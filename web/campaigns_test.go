@@ -158,6 +158,9 @@ func TestCampaignComposeSendNowAndProgress(t *testing.T) {
 		if s, rr := doc.Find("[data-testid=audience-size]").Text(), doc.Find("[data-testid=audience-reachable]").Text(); s != "12" || rr != "9" {
 			t.Fatalf("audience %q reachable %q\n%.2000s", s, rr, r.body)
 		}
+		if !strings.Contains(doc.Find("[data-testid=cmp-preview]").Text(), "顾客0的包裹") || !strings.Contains(doc.Find("[data-testid=preview-for]").Text(), "o_user_000") {
+			t.Fatalf("preview not personalised for a sample member:\n%s", r.body)
+		}
 		if !strings.Contains(doc.Find("[data-testid=audience-would-fail]").Text(), "0 of 12") {
 			t.Fatalf("would-fail line: %q", doc.Find("[data-testid=audience-would-fail]").Text())
 		}
@@ -222,6 +225,13 @@ func TestCampaignComposeSendNowAndProgress(t *testing.T) {
 		}
 		if _, ok := pdoc.Find("[data-testid=progress]").Attr("hx-trigger"); ok {
 			t.Fatal("a finished run still polls")
+		}
+		// A page polling since the run was sending reloads once it is done.
+		if h := op.get("/campaigns/" + id(c.ID) + "/progress?run=" + id(runs[0].ID) + "&was=sending").header.Get("HX-Refresh"); h != "true" {
+			t.Fatalf("no page refresh when the run finished: %q", h)
+		}
+		if h := op.get("/campaigns/" + id(c.ID) + "/progress?run=" + id(runs[0].ID) + "&was=completed").header.Get("HX-Refresh"); h != "" {
+			t.Fatalf("refresh without a change: %q", h)
 		}
 		for i, u := range w.users {
 			wantN := int64(1)

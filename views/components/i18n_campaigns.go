@@ -114,6 +114,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.audience_reachable": {"人现在可以收到", "can receive it now"},
 	"cmp.reachable_help":     {"可收到 = 仍有订阅次数，或长期订阅有效。其余用户会被跳过，不会调用微信。", "Can receive = a subscription credit left, or an active long-term subscription. The others are skipped without calling WeChat."},
 	"cmp.would_fail":         {"抽查 %[2]s 人：%[1]s 人的个性化内容不符合规则或缺少属性，将被跳过。", "%s of %s sampled recipients would fail: a personalised value breaks its rule or an attribute is missing."},
+	"cmp.preview_for":        {"预览按受众中的用户 %s 个性化。", "Preview personalised for %s, a member of the audience."},
 	"cmp.list_after_save":    {"保存后上传名单，即可看到人数。", "Save, then upload the list to see its size."},
 	"cmp.counting":           {"正在统计受众……", "Counting the audience…"},
 
