@@ -92,8 +92,8 @@ func messageData(raw map[string]json.RawMessage) (map[string]string, error) {
 	return out, nil
 }
 
-var mpStates = map[string]bool{"developer": true, "trial": true, "formal": true}
-var mpLangs = map[string]bool{"zh_CN": true, "en_US": true, "zh_HK": true, "zh_TW": true}
+// wechatLangs are the message languages WeChat takes (lang).
+var wechatLangs = map[string]bool{"zh_CN": true, "en_US": true, "zh_HK": true, "zh_TW": true}
 
 // SendMessage queues one transactional message. The Idempotency-Key header
 // is required: a retry with the same key answers the first message and
@@ -125,9 +125,9 @@ func (h *API) SendMessage(c echo.Context) error {
 		return apiErr(http.StatusUnprocessableEntity, "one_user_only", "business_id")
 	case utf8.RuneCountInString(b.Page) > 1024:
 		return apiErr(http.StatusUnprocessableEntity, "too_long", "page", 1024)
-	case b.MiniprogramState != "" && !mpStates[b.MiniprogramState]:
+	case b.MiniprogramState != "" && !models.MPState(b.MiniprogramState).Valid():
 		return apiErr(http.StatusUnprocessableEntity, "invalid_choice", "miniprogram_state", "developer, trial, formal")
-	case b.Lang != "" && !mpLangs[b.Lang]:
+	case b.Lang != "" && !wechatLangs[b.Lang]:
 		return apiErr(http.StatusUnprocessableEntity, "invalid_choice", "lang", "zh_CN, en_US, zh_HK, zh_TW")
 	// The engine sends with the account's settings; a different one per
 	// message is refused rather than silently ignored.

@@ -505,15 +505,10 @@ func (h *Templates) TestSend(c echo.Context) error {
 		return respond(&components.Flash{Kind: "error", Message: problem}, "")
 	}
 	ctx := c.Request().Context()
-	u, err := models.EnsureUser(ctx, h.DB, a.ID, openid)
+	id, err := testSend(ctx, h.DB, h.Queue, a, t, openid, page, data)
 	if err != nil {
 		return err
 	}
-	d, _, err := h.Queue.Enqueue(ctx, models.NewDelivery{AppID: a.ID, UserID: u.ID, TemplateID: t.ID, OpenID: openid, Page: page, Data: data})
-	if err != nil {
-		return err
-	}
-	id := d.ID
 	if err := models.Audit(ctx, h.DB, Actor(c), "template.test_send", "template", t.TemplateID, map[string]any{"app": a.AppID, "openid": openid, "delivery": id}); err != nil {
 		return err
 	}

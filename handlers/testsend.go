@@ -7,6 +7,7 @@ import (
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/views/components"
 	"github.com/minipush/minipush/wechat"
+	"gorm.io/gorm"
 )
 
 // Enqueuer queues a delivery and wakes the send workers (the delivery
@@ -14,6 +15,20 @@ import (
 // the same credit, value, rate-limit and retry path as every other message.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, nd models.NewDelivery) (*models.Delivery, bool, error)
+}
+
+// testSend queues one console test send to openid through q: an ordinary
+// delivery (the user is created when WeChat's push has not yet made it).
+func testSend(ctx context.Context, db *gorm.DB, q Enqueuer, a *models.App, t *models.Template, openid, page string, data map[string]string) (int64, error) {
+	u, err := models.EnsureUser(ctx, db, a.ID, openid)
+	if err != nil {
+		return 0, err
+	}
+	d, _, err := q.Enqueue(ctx, models.NewDelivery{AppID: a.ID, UserID: u.ID, TemplateID: t.ID, OpenID: openid, Page: page, Data: data})
+	if err != nil {
+		return 0, err
+	}
+	return d.ID, nil
 }
 
 // DescribeDelivery says in words where a delivery stands, with WeChat's

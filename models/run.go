@@ -38,6 +38,10 @@ type CampaignRun struct {
 	Failed       int64
 	Skipped      int64
 	Unknown      int64
+	Paused       int64      // deliveries held back by a pause (migration 5)
+	Reason       string     // why the run was paused or canceled (migration 5)
+	ResendOf     *int64     // the run a "resend to failed" run repeats (migration 5)
+	ExpandedAt   *time.Time // the audience is fully expanded (migration 5)
 	StartedAt    *time.Time
 	FinishedAt   *time.Time
 	CreatedAt    time.Time
@@ -57,6 +61,7 @@ func GetRun(ctx context.Context, db *gorm.DB, id int64) (*CampaignRun, error) {
 var runCounterColumns = map[string]bool{
 	DeliveryQueued: true, DeliverySending: true, DeliverySent: true, DeliveryDelivered: true,
 	DeliveryFailed: true, DeliverySkipped: true, DeliveryUnknown: true,
+	DeliveryPaused: true, // campaign_runs.paused (migration 5)
 }
 
 // DeliveryStat is one counter: deliveries of an app (and run; 0 for sends

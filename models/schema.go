@@ -7,6 +7,7 @@ var migrations = []Migration{
 	{Version: 2, Name: "delivery_engine", Statements: schemaV2},
 	{Version: 3, Name: "template_syncs_and_jobs", Statements: schemaV3},
 	{Version: 4, Name: "support_api_import", Statements: schemaV4},
+	{Version: 5, Name: "campaigns", Statements: schemaV5},
 	{Version: 6, Name: "settle_pending_index", Statements: schemaV6},
 }
 

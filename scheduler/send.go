@@ -97,6 +97,10 @@ func (e *Engine) decide(rows []models.Delivery, attrs map[int64]string, reserved
 	now := e.now()
 	for i := range rows {
 		d := &rows[i]
+		if q, held := e.quietDecision(d, now); held { // quiet hours (campaigns only): scheduler/quiet.go
+			out[i] = q
+			continue
+		}
 		t := e.state.template(d.TemplateID)
 		switch {
 		case t == nil:

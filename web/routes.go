@@ -24,7 +24,6 @@ func (s *Server) routes() {
 	audit := &handlers.Audit{Env: env}
 	dash := &handlers.Dashboard{Env: env}
 	health := &handlers.Health{Env: env}
-	coming := handlers.Coming{}
 	wxpush := &handlers.WxPush{Env: env, Events: s.events, SentEvents: s.sentEvents}
 	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
@@ -72,7 +71,27 @@ func (s *Server) routes() {
 	g.POST("/account/password", account.ChangePassword, anyone)
 	g.POST("/account/lang", account.SetLang, anyone)
 
-	g.GET("/campaigns", coming.Page("campaigns"), need(operator))
+	// Campaigns (issue 9).
+	campaigns := &handlers.Campaigns{Env: env, Queue: s.queue, Kick: s.kickCampaigns}
+	g.GET("/campaigns", campaigns.List, need(operator))
+	g.GET("/campaigns/new", campaigns.New, need(operator))
+	g.POST("/campaigns", campaigns.Create, need(operator))
+	g.POST("/campaigns/check", campaigns.Check, need(operator))
+	g.GET("/campaigns/:id", campaigns.Show, need(operator))
+	g.GET("/campaigns/:id/edit", campaigns.Edit, need(operator))
+	g.POST("/campaigns/:id", campaigns.Update, need(operator))
+	g.GET("/campaigns/:id/audience", campaigns.Audience, need(operator))
+	g.GET("/campaigns/:id/progress", campaigns.Progress, need(operator))
+	g.POST(campaignListUploadPath, campaigns.Upload, need(operator))
+	g.POST("/campaigns/:id/test-send", campaigns.TestSend, need(operator))
+	g.POST("/campaigns/:id/schedule", campaigns.Schedule, need(operator))
+	g.POST("/campaigns/:id/unschedule", campaigns.Unschedule, need(operator))
+	g.POST("/campaigns/:id/approve", campaigns.Approve, need(admin))
+	g.POST("/campaigns/:id/pause", campaigns.Pause, need(operator))
+	g.POST("/campaigns/:id/resume", campaigns.Resume, need(operator))
+	g.POST("/campaigns/:id/cancel", campaigns.Cancel, need(operator))
+	g.POST("/campaigns/:id/clone", campaigns.Clone, need(operator))
+	g.POST("/campaigns/:id/runs/:run/resend", campaigns.Resend, need(operator))
 	g.GET("/templates", templates.List, need(operator, support))
 	g.POST("/templates/sync", templates.Sync, need(admin))
 	g.GET("/templates/library", templates.Library, need(admin))
@@ -115,4 +134,16 @@ func (s *Server) routes() {
 	g.POST("/settings/staff/:id", staff.Update, need(admin))
 	g.POST("/settings/staff/:id/password", staff.ResetPassword, need(admin))
 	g.GET("/settings/audit", audit.List, need(admin))
+}
+
+// campaignListUploadPath takes uploaded recipient lists (up to 64 MB; every
+// other request is limited to 2 MB).
+const campaignListUploadPath = "/campaigns/:id/recipients"
+
+// kickCampaigns asks the campaigns job to run now (a run just started or
+// resumed is expanded at once rather than at the next tick).
+func (s *Server) kickCampaigns() {
+	if s.jobs != nil {
+		_ = s.jobs.RunNow("campaigns")
+	}
 }

@@ -134,10 +134,13 @@ func New(d Deps) *Server {
 		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
 	}))
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
-	// Bodies are small, except a CSV of users being imported.
+	// Bodies are small, except uploads: a CSV of users being imported and
+	// a campaign's list of recipients.
 	isImport := func(c echo.Context) bool { return c.Request().URL.Path == "/users/import" }
-	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M", Skipper: isImport}))
+	isList := func(c echo.Context) bool { return c.Path() == campaignListUploadPath }
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M", Skipper: func(c echo.Context) bool { return isImport(c) || isList(c) }}))
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "512M", Skipper: func(c echo.Context) bool { return !isImport(c) }}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64M", Skipper: func(c echo.Context) bool { return !isList(c) }}))
 	// Parse the upload with 1 MiB of memory, the rest of the file on disk,
 	// before the CSRF check reads its token from the form.
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {

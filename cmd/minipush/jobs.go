@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/scheduler/jobs"
 )
 
@@ -21,6 +22,8 @@ func startJobs(db *gorm.DB, sealer *models.Sealer, loc *time.Location, log *slog
 		r.Add("template-sync", "@every 10m", 5*time.Minute, func(ctx context.Context) error {
 			return syncDueTemplates(ctx, db, sealer, wx)
 		}),
+		// Campaigns: fire due campaigns, expand runs, finish them (issue 9).
+		r.Add("campaigns", "@every 5s", 2*time.Minute, (&scheduler.Campaigns{DB: db, Log: log}).Tick),
 		r.Add("sessions-prune", "@every 1h", time.Minute, func(ctx context.Context) error {
 			now := time.Now().UTC()
 			_, err := models.PruneSessions(ctx, db, now)

@@ -88,14 +88,6 @@ var shellCatalog = map[string][2]string{
 	"common.save":         {"保存", "Save"},
 	"common.status":       {"状态", "Status"},
 	"common.time":         {"时间", "Time"},
-	"coming.title":        {"即将推出", "Coming soon"},
-	"coming.campaigns":    {"在这里用模板创建推送活动，选择受众，立即、定时或按 cron 周期发送，并实时查看进度。", "Compose campaigns from a template, pick the audience, send now, at a time or on a cron schedule, and watch them run live."},
-	"coming.templates":    {"在这里从微信同步模板、从公共模板库添加模板，并测试发送。", "Sync templates from WeChat, add them from the public library and test-send them here."},
-	"coming.users":        {"在这里按 openid、unionid 或业务 ID 查找用户，查看其各模板的订阅次数和收到的每条消息。", "Find a user by openid, unionid or business id and see their credits per template and every message sent to them."},
-	"coming.deliveries":   {"在这里查看每一条消息的发送结果及微信返回码的解释。", "See every message sent, with WeChat's answer explained."},
-	"coming.apps":         {"在这里登记小程序账号（AppID、AppSecret、消息推送 Token、EncodingAESKey）。", "Register mini program accounts (AppID, secret, push token, EncodingAESKey) here."},
-	"coming.apikeys":      {"在这里为业务后台创建 API 密钥。", "Create API keys for the business backend here."},
-	"coming.jobs":         {"在这里查看定时任务的上次运行时间、耗时和错误，并可立即运行。", "See each scheduled job's last run, duration and error, and run it now."},
 
 	// Dashboard
 	"dash.apps":           {"小程序账号", "Accounts"},

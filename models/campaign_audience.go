@@ -1,0 +1,249 @@
+package models
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"io"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/wechat"
+)
+
+// Member is one user of a campaign's audience as expansion reads it.
+type Member struct {
+	UserID     int64  `gorm:"column:user_id"`
+	OpenID     string `gorm:"column:openid"`
+	Attributes string
+	Tags       string
+	// Reachable: holds a credit (one-time) or an active long-term
+	// subscription for the template now.
+	Reachable bool
+}
+
+// audienceBatch reads up to limit candidate members with user id above
+// after, in user id order, and returns them with the last user id read
+// (candidates are then matched against tags/attributes in Go, so a batch
+// may hold fewer members than it read).
+func audienceBatch(tx *gorm.DB, c *Campaign, a *Audience, longTerm bool, after int64, limit int) ([]Member, int64, error) {
+	reach := "s.credits > 0"
+	if longTerm {
+		reach = "s.long_term = 1 AND s.status = 'accept'"
+	}
+	var q string
+	var args []any
+	if a.Kind == AudienceList {
+		q = `SELECT r.user_id, u.openid, u.attributes, u.tags,
+				CASE WHEN s.id IS NOT NULL AND ` + reach + ` THEN 1 ELSE 0 END AS reachable
+			FROM campaign_recipients r
+			JOIN users u ON u.id = r.user_id
+			LEFT JOIN subscriptions s ON s.user_id = r.user_id AND s.template_id = ?
+			WHERE r.campaign_id = ? AND r.user_id > ?
+			ORDER BY r.user_id LIMIT ?`
+		args = []any{c.TemplateID, c.ID, after, limit}
+	} else {
+		q = `SELECT s.user_id, u.openid, u.attributes, u.tags,
+				CASE WHEN ` + reach + ` THEN 1 ELSE 0 END AS reachable
+			FROM subscriptions s
+			JOIN users u ON u.id = s.user_id
+			WHERE s.template_id = ? AND s.status = 'accept' AND s.user_id > ?
+			ORDER BY s.user_id LIMIT ?`
+		args = []any{c.TemplateID, after, limit}
+	}
+	var rows []Member
+	if err := tx.Raw(q, args...).Scan(&rows).Error; err != nil {
+		return nil, after, err
+	}
+	if len(rows) == 0 {
+		return nil, after, nil
+	}
+	last := rows[len(rows)-1].UserID
+	if !a.filtered() {
+		return rows, last, nil
+	}
+	out := rows[:0]
+	for _, m := range rows {
+		if a.Match(m.Tags, m.Attributes) {
+			out = append(out, m)
+		}
+	}
+	return out, last, nil
+}
+
+// AudienceCount is the size of an audience and how many of it can be
+// reached now.
+type AudienceCount struct {
+	Size, Reachable int64
+	// Sampled and WouldFail: of the first Sampled members, how many have a
+	// value that breaks its keyword's rule after personalisation (or lacks
+	// an attribute with no fallback).
+	Sampled, WouldFail int64
+}
+
+// CountAudience counts a campaign's audience and its reachable part; it
+// reads the audience in batches (memory flat), and checks the values of the
+// first sample members (0: none) against the template's rules.
+func CountAudience(ctx context.Context, db *gorm.DB, c *Campaign, t *Template, sample int) (AudienceCount, error) {
+	var out AudienceCount
+	a := c.AudienceSpec()
+	kws, _ := t.KeywordList()
+	wkws := make([]wechat.Keyword, len(kws))
+	for i, k := range kws {
+		wkws[i] = wechat.Keyword{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum}
+	}
+	vals := c.Values()
+	db = db.WithContext(ctx)
+	var after int64
+	for {
+		ms, last, err := audienceBatch(db, c, &a, t.LongTerm(), after, 2000)
+		if err != nil {
+			return out, err
+		}
+		if last == after {
+			return out, nil
+		}
+		after = last
+		for _, m := range ms {
+			out.Size++
+			if m.Reachable {
+				out.Reachable++
+			}
+			if out.Sampled < int64(sample) {
+				out.Sampled++
+				data := RenderValues(vals, m.Attributes)
+				if !valuesOK(wkws, data) {
+					out.WouldFail++
+				}
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+	}
+}
+
+func valuesOK(kws []wechat.Keyword, data map[string]string) bool {
+	for _, v := range data {
+		if strings.Contains(v, "{{") {
+			return false
+		}
+	}
+	return wechat.CheckData(kws, data) == nil
+}
+
+// SampleMember returns the first member of the audience (for a preview),
+// or ErrNotFound.
+func SampleMember(ctx context.Context, db *gorm.DB, c *Campaign, t *Template) (*Member, error) {
+	a := c.AudienceSpec()
+	var after int64
+	for i := 0; i < 50; i++ {
+		ms, last, err := audienceBatch(db.WithContext(ctx), c, &a, t.LongTerm(), after, 500)
+		if err != nil {
+			return nil, err
+		}
+		if len(ms) > 0 {
+			return &ms[0], nil
+		}
+		if last == after {
+			break
+		}
+		after = last
+	}
+	return nil, ErrNotFound
+}
+
+// ListImport is what an uploaded recipient list came to.
+type ListImport struct {
+	Lines, Added, Missing int64
+}
+
+// ErrListColumn is returned for a list that is not one id per line.
+var ErrListColumn = errors.New("list: one openid or business id per line")
+
+// ImportRecipients replaces a campaign's uploaded list with the users named
+// by the first column of a CSV (openids, or business ids when by is
+// "business_id"), read as a stream and resolved in batches. A first line
+// that names the column (openid, business_id) is skipped.
+func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader, by string) (ListImport, error) {
+	var res ListImport
+	col := "openid"
+	if by == "business_id" {
+		col = "business_id"
+	}
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	db = db.WithContext(ctx)
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("DELETE FROM campaign_recipients WHERE campaign_id = ?", c.ID).Error; err != nil {
+			return err
+		}
+		batch := make([]string, 0, 500)
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			var ids []int64
+			if err := tx.Model(&User{}).Where("app_id = ? AND "+col+" IN ?", c.AppID, batch).Pluck("id", &ids).Error; err != nil {
+				return err
+			}
+			if len(ids) > 0 {
+				rows := make([]map[string]any, len(ids))
+				for i, id := range ids {
+					rows[i] = map[string]any{"campaign_id": c.ID, "user_id": id}
+				}
+				res2 := insertIgnore(tx.Table("campaign_recipients")).Create(rows)
+				if res2.Error != nil {
+					return res2.Error
+				}
+				res.Added += res2.RowsAffected
+			}
+			batch = batch[:0]
+			return nil
+		}
+		first := true
+		for {
+			rec, err := cr.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return ErrListColumn
+			}
+			if len(rec) == 0 {
+				continue
+			}
+			v := strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff"))
+			if first {
+				first = false
+				if v == "openid" || v == "business_id" {
+					continue
+				}
+			}
+			if v == "" {
+				continue
+			}
+			if len(v) > 190 {
+				return ErrListColumn
+			}
+			res.Lines++
+			batch = append(batch, v)
+			if len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		res.Missing = res.Lines - res.Added
+		a := c.AudienceSpec()
+		a.Kind, a.ListLines, a.ListMissing, a.ListBy = AudienceList, res.Lines, res.Missing, col
+		c.SetAudience(a)
+		return UpdateCampaignFields(ctx, tx, c.ID, map[string]any{"audience": c.Audience})
+	})
+	return res, err
+}

@@ -1,0 +1,59 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// resendReasons are the failures a "resend to failed" repeats: transient
+// errors until attempts ran out, and outcomes first unknown then reported
+// failed by WeChat's sent event. Permanent refusals are not repeated.
+var resendReasons = []string{ReasonMaxAttempts, ReasonSentEvent}
+
+func reachSQL(longTerm bool) string {
+	if longTerm {
+		return "s.long_term = 1 AND s.status = 'accept'"
+	}
+	return "s.credits > 0"
+}
+
+// resendBatch reads the next recipients of a resend run: users of the run
+// it repeats whose delivery failed for a transient reason (or unknown, then
+// failed) and who can be reached now.
+func resendBatch(tx *gorm.DB, c *Campaign, fromRun int64, longTerm bool, after int64, limit int) ([]Member, int64, error) {
+	var rows []Member
+	err := tx.Raw(`SELECT d.user_id, u.openid, u.attributes, u.tags, 1 AS reachable
+		FROM deliveries d
+		JOIN users u ON u.id = d.user_id
+		JOIN subscriptions s ON s.user_id = d.user_id AND s.template_id = ?
+		WHERE d.run_id = ? AND d.status = ? AND d.reason IN ? AND d.user_id > ? AND `+reachSQL(longTerm)+`
+		ORDER BY d.user_id LIMIT ?`, c.TemplateID, fromRun, DeliveryFailed, resendReasons, after, limit).Scan(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return nil, after, err
+	}
+	return rows, rows[len(rows)-1].UserID, nil
+}
+
+// ResendCandidates counts who a "resend to failed" of run would message now.
+func ResendCandidates(ctx context.Context, db *gorm.DB, r *CampaignRun, t *Template) (int64, error) {
+	var n int64
+	err := db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM deliveries d
+		JOIN subscriptions s ON s.user_id = d.user_id AND s.template_id = ?
+		WHERE d.run_id = ? AND d.status = ? AND d.reason IN ? AND `+reachSQL(t.LongTerm()),
+		t.ID, r.ID, DeliveryFailed, resendReasons).Scan(&n).Error
+	return n, err
+}
+
+// StartResend starts a run of the campaign that repeats run's transient
+// failures (see resendReasons) to users who can still be reached. The run
+// must be over and the campaign have no other run going.
+func StartResend(ctx context.Context, db *gorm.DB, c *Campaign, from *CampaignRun, now time.Time) (*CampaignRun, error) {
+	if from.CampaignID != c.ID || (from.Status != RunCompleted && from.Status != RunCanceled) {
+		return nil, ErrNotStartable
+	}
+	id := from.ID
+	return StartCampaignRun(ctx, db, StartRun{CampaignID: c.ID, ScheduledFor: now, Now: now, Next: c.NextRunAt, ResendOf: &id,
+		From: []string{CampaignCompleted, CampaignScheduled}})
+}

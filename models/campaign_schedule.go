@@ -1,0 +1,117 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Errors of scheduling and approving.
+var (
+	ErrNoFiring     = errors.New("the schedule has no firing in the future")
+	ErrSelfApproval = errors.New("the author of a campaign cannot approve it")
+	ErrNotPending   = errors.New("campaign is not awaiting approval")
+	ErrNotDraft     = errors.New("only a draft can be scheduled")
+)
+
+// AppRequiresApproval tells whether the account's campaigns need an admin's approval.
+func AppRequiresApproval(ctx context.Context, db *gorm.DB, appID int64) (bool, error) {
+	var v []bool
+	err := db.WithContext(ctx).Raw("SELECT require_approval FROM apps WHERE id = ?", appID).Scan(&v).Error
+	return len(v) == 1 && v[0], err
+}
+
+// SetAppRequiresApproval turns the approval step on or off for an account.
+func SetAppRequiresApproval(ctx context.Context, db *gorm.DB, appID int64, on bool) error {
+	return db.WithContext(ctx).Exec("UPDATE apps SET require_approval = ?, updated_at = ? WHERE id = ?", on, time.Now().UTC(), appID).Error
+}
+
+// FirstFiring is when a campaign would first fire if scheduled at now.
+func (c *Campaign) FirstFiring(now time.Time) (*time.Time, error) {
+	switch c.ScheduleKind {
+	case ScheduleNow:
+		n := now.UTC()
+		return &n, nil
+	case ScheduleOnce, ScheduleCron:
+		if f := c.NextFiring(now); f != nil {
+			return f, nil
+		}
+	}
+	return nil, ErrNoFiring
+}
+
+// ScheduleCampaign submits a draft: it becomes scheduled with its first
+// firing set, or pending_approval when the account asks for approval. It
+// returns the new status.
+func ScheduleCampaign(ctx context.Context, db *gorm.DB, c *Campaign, by int64, now time.Time) (string, error) {
+	if c.Status != CampaignDraft {
+		return "", ErrNotDraft
+	}
+	if c.Held() {
+		return "", ErrCampaignHeld
+	}
+	first, err := c.FirstFiring(now)
+	if err != nil {
+		return "", err
+	}
+	need, err := AppRequiresApproval(ctx, db, c.AppID)
+	if err != nil {
+		return "", err
+	}
+	fields := map[string]any{"submitted_by": by, "status_reason": ""}
+	status := CampaignScheduled
+	if need {
+		status = CampaignPending
+	} else {
+		fields["next_run_at"] = first
+	}
+	fields["status"] = status
+	res := db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", c.ID, CampaignDraft).
+		Updates(withUpdated(fields, now))
+	if res.Error != nil {
+		return "", res.Error
+	}
+	if res.RowsAffected == 0 {
+		return "", ErrNotDraft
+	}
+	return status, nil
+}
+
+// ApproveCampaign schedules a campaign awaiting approval; the approver
+// cannot be who submitted or created it.
+func ApproveCampaign(ctx context.Context, db *gorm.DB, c *Campaign, approver int64, now time.Time) error {
+	if c.Status != CampaignPending {
+		return ErrNotPending
+	}
+	if (c.SubmittedBy != nil && *c.SubmittedBy == approver) || (c.CreatedBy != nil && *c.CreatedBy == approver) {
+		return ErrSelfApproval
+	}
+	first, err := c.FirstFiring(now)
+	if err != nil {
+		return err
+	}
+	res := db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", c.ID, CampaignPending).
+		Updates(withUpdated(map[string]any{"status": CampaignScheduled, "approved_by": approver, "next_run_at": first}, now))
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotPending
+	}
+	return nil
+}
+
+// UnscheduleCampaign moves a scheduled or pending campaign back to draft
+// (to edit it); idempotent.
+func UnscheduleCampaign(ctx context.Context, db *gorm.DB, c *Campaign, now time.Time) (bool, error) {
+	res := db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status IN ?", c.ID, []string{CampaignScheduled, CampaignPending}).
+		Updates(withUpdated(map[string]any{"status": CampaignDraft, "next_run_at": nil, "approved_by": nil}, now))
+	return res.RowsAffected == 1, res.Error
+}
+
+func withUpdated(m map[string]any, now time.Time) map[string]any {
+	m["updated_at"] = now.UTC()
+	return m
+}

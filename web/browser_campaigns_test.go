@@ -1,0 +1,146 @@
+package web_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"gorm.io/gorm"
+
+	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/models/dbtest"
+)
+
+// The operator's journey of issue 9: compose a campaign with a personalised
+// keyword and a rule error, see the audience and reachable counts, fix it,
+// send now, pause and resume it while it runs, and watch the progress reach
+// 100 %.
+func TestBrowserCampaignJourney(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db, withEngine(t))
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		w := newCampaignWorld(t, app.signedIn(boss), db, 200)             // 150 can receive it
+		db.Exec("UPDATE apps SET rate_limit = 25 WHERE id = ?", w.app.ID) // about 6 s of sending
+		mustStaff(t, db, "op@example.com", models.RoleOperator)
+		ctx := browser(t)
+		ctx, cancel := context.WithTimeout(ctx, 55*time.Second)
+		defer cancel()
+		do(t, ctx,
+			chromedp.Navigate(app.srv.URL+"/login"),
+			chromedp.WaitVisible(`[data-testid=login]`),
+			chromedp.SendKeys(`#f-email`, "op@example.com"),
+			chromedp.SendKeys(`#f-password`, "correct horse battery"),
+			chromedp.Click(`[data-testid=login-submit]`),
+			chromedp.WaitVisible(`[data-testid=dashboard]`),
+			chromedp.Click(`[data-testid=nav-campaigns]`),
+			chromedp.WaitVisible(`[data-testid=empty]`),
+			chromedp.Click(`[data-testid=new-campaign]`),
+			chromedp.WaitVisible(`[data-testid=pick-template]`),
+			chromedp.Submit(`[data-testid=pick-template]`),
+			chromedp.WaitVisible(`[data-testid=campaign-form]`),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('#f-name').value = ''`),
+			chromedp.SendKeys(`#f-name`, "Double 11 shipping"),
+			chromedp.SendKeys(`#kw-thing1`, "{{nickname}}的包裹"),
+			chromedp.SendKeys(`#fb-thing1`, "您的包裹"),
+			chromedp.SendKeys(`#kw-number2`, "两件"),
+			chromedp.WaitVisible(`[data-testid=check-error-number2]`),
+			chromedp.WaitVisible(`[data-testid=audience-reachable]`),
+		)
+		if n := get(t, ctx, chromedp.Text(`[data-testid=audience-reachable]`)); n != "150" {
+			t.Fatalf("reachable %q", n)
+		}
+		if n := get(t, ctx, chromedp.Text(`[data-testid=audience-size]`)); n != "200" {
+			t.Fatalf("audience %q", n)
+		}
+		screenshot(t, ctx, "1-compose-error")
+		do(t, ctx,
+			chromedp.Click(`[data-testid=save-campaign]`),
+			chromedp.WaitVisible(`[data-testid=error-kw-number2]`),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('#kw-number2').value = ''`),
+			chromedp.SendKeys(`#kw-number2`, "1"),
+			chromedp.Click(`[data-testid=save-campaign]`),
+			chromedp.WaitVisible(`[data-testid=send-now]`),
+			chromedp.WaitVisible(`[data-testid=audience-counts]`),
+		)
+		screenshot(t, ctx, "2-campaign")
+		get(t, ctx, chromedp.Evaluate[bool](`(window.confirm = () => true, true)`))
+		do(t, ctx,
+			chromedp.Click(`[data-testid=send-now]`),
+			chromedp.WaitVisible(`[data-testid=progress]`),
+		)
+		c := lastCampaign(t, db)
+		run, err := models.ActiveRun(context.Background(), db, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No job runner here: expand as the campaigns job would.
+		if _, err := models.ExpandRun(context.Background(), db, run.ID, 50); err != nil {
+			t.Fatal(err)
+		}
+		waitSent := func(atLeast int64) {
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				r, _ := models.GetRun(context.Background(), db, run.ID)
+				if r.Sent+r.Delivered >= atLeast {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("sends stalled: %+v", r)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		waitSent(20)
+		do(t, ctx,
+			chromedp.Navigate(app.srv.URL+"/campaigns/"+id(c.ID)),
+			chromedp.WaitVisible(`[data-testid=pause]`),
+			chromedp.Click(`[data-testid=pause]`),
+			chromedp.WaitVisible(`[data-testid=resume]`),
+			chromedp.WaitVisible(`[data-testid=progress][data-status=paused]`),
+		)
+		time.Sleep(time.Second) // what was in flight lands
+		r1, _ := models.GetRun(context.Background(), db, run.ID)
+		time.Sleep(1500 * time.Millisecond)
+		r2, _ := models.GetRun(context.Background(), db, run.ID)
+		if r2.Sent+r2.Delivered != r1.Sent+r1.Delivered || r2.Paused == 0 {
+			t.Fatalf("sending went on while paused: %+v → %+v", r1, r2)
+		}
+		screenshot(t, ctx, "3-paused")
+		do(t, ctx,
+			chromedp.Click(`[data-testid=resume]`),
+			chromedp.WaitVisible(`[data-testid=pause]`),
+		)
+		deadline := time.Now().Add(40 * time.Second)
+		for {
+			if _, err := models.FinishRuns(context.Background(), db, time.Now().UTC()); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := models.GetRun(context.Background(), db, run.ID); r.Status == models.RunCompleted {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the run did not complete")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		do(t, ctx, chromedp.WaitVisible(`[data-testid=progress][data-status=completed]`))
+		if pct := get(t, ctx, chromedp.Text(`[data-testid=progress-percent]`)); pct != "100%" {
+			t.Fatalf("progress %q", pct)
+		}
+		screenshot(t, ctx, "4-done")
+		for i, u := range w.users {
+			want := int64(1)
+			if i%4 == 3 {
+				want = 0
+			}
+			if got := w.sb.Count(testAppID, u.OpenID, w.tpl.TemplateID); got != want {
+				t.Fatalf("%s received %d, want %d", u.OpenID, got, want)
+			}
+		}
+		if txt := get(t, ctx, chromedp.Text(`[data-testid=status-counts]`)); !strings.Contains(txt, "50") {
+			t.Fatalf("status counts %q (50 skipped expected)", txt)
+		}
+	})
+}
