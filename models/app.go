@@ -158,8 +158,3 @@ func PauseAppSends(ctx context.Context, db *gorm.DB, appID int64, until time.Tim
 	return db.WithContext(ctx).Exec(`UPDATE apps SET paused_until = ?, pause_reason = ?
 		WHERE id = ? AND (paused_until IS NULL OR paused_until < ?)`, until, truncate(reason, 190), appID, until).Error
 }
-
-// ResumeAppSends lifts an app's pause now.
-func ResumeAppSends(ctx context.Context, db *gorm.DB, appID int64) error {
-	return db.WithContext(ctx).Exec("UPDATE apps SET paused_until = NULL, pause_reason = '' WHERE id = ?", appID).Error
-}

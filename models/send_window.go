@@ -76,13 +76,6 @@ func ReturnSendCapacity(ctx context.Context, db *gorm.DB, appID int64, window st
 		n, n, appID, window).Error
 }
 
-// SendWindowUsed reads a window's use (tests, the account page).
-func SendWindowUsed(ctx context.Context, db *gorm.DB, appID int64, window string) (int64, error) {
-	var used int64
-	err := db.WithContext(ctx).Raw("SELECT COALESCE(MAX(used), 0) FROM send_windows WHERE app_id = ? AND win = ?", appID, window).Scan(&used).Error
-	return used, err
-}
-
 // MaxSecondWindowUse returns the highest use of any per-second window of the
 // app (tests: the rate limit held across instances).
 func MaxSecondWindowUse(ctx context.Context, db *gorm.DB, appID int64) (int64, error) {

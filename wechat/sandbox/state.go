@@ -304,13 +304,6 @@ func (a *app) internTpl(id string) uint32 {
 	return n
 }
 
-// tplName is the template id an interned number stands for.
-func (a *app) tplName(n uint32) string {
-	a.tplIDMu.Lock()
-	defer a.tplIDMu.Unlock()
-	return a.tplNames[n-1]
-}
-
 func (a *app) template(id string) *tmpl {
 	m := a.templates.Load()
 	if m == nil {
