@@ -18,7 +18,9 @@ func (h *Health) Live(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// Ready answers 200 when the database is reachable and the schema current.
+// Ready answers 200 when the database is reachable, the schema current and
+// the secret key opens the stored secrets (an instance with another key
+// would fail every push and every WeChat call).
 func (h *Health) Ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
@@ -31,6 +33,9 @@ func (h *Health) Ready(c echo.Context) error {
 	}
 	if err := models.CheckSchema(ctx, h.DB); err != nil {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "schema": err.Error()})
+	}
+	if err := models.CheckSecretKey(ctx, h.DB, h.Sealer); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "secret_key": err.Error()})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

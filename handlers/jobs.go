@@ -61,6 +61,10 @@ func (h *Jobs) RunNow(c echo.Context) error {
 		if errors.Is(err, jobs.ErrUnknownJob) {
 			return echo.NewHTTPError(http.StatusNotFound)
 		}
+		if errors.Is(err, jobs.ErrRunning) {
+			SetFlash(c, "error", T(c, "jobs.already_running", name))
+			return Redirect(c, "/settings/jobs")
+		}
 		SetFlash(c, "error", err.Error())
 		return Redirect(c, "/settings/jobs")
 	}

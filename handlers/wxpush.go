@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -23,7 +24,8 @@ type WxPush struct {
 	// SentEvents batches the inserts of sent events (nil: one insert each).
 	SentEvents *models.SentEventWriter
 
-	cache pushCache
+	cache   pushCache
+	replays pushReplays
 }
 
 // pushCacheTTL is how long an account and its push verifier are reused
@@ -110,8 +112,11 @@ func (h *WxPush) Verify(c echo.Context) error {
 }
 
 func echoForbidden() error {
-	return echo.NewHTTPError(http.StatusForbidden, "signature mismatch: check that the Token and EncodingAESKey in minipush match WeChat's message push settings")
+	return echo.NewHTTPError(http.StatusForbidden, refusal(wechat.ErrBadSignature))
 }
+
+// maxPushBody bounds what a push may send.
+const maxPushBody = 1 << 20
 
 // Receive verifies, decodes and applies one push, then answers "success".
 func (h *WxPush) Receive(c echo.Context) error {
@@ -119,15 +124,32 @@ func (h *WxPush) Receive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ev, err := p.ParseRequest(c.Request())
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxPushBody+1))
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "the push body could not be read")
+	}
+	if len(body) > maxPushBody {
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "push body over 1 MiB")
+	}
+	q := c.QueryParams()
+	ev, err := p.Parse(q, body)
+	if err == nil {
+		// Only a correctly signed push reaches the replay memory.
+		err = h.replays.check(a.AppID, q, body, h.Now())
+	}
 	switch {
 	case errors.Is(err, wechat.ErrBadSignature), errors.Is(err, wechat.ErrAppIDMismatch), errors.Is(err, wechat.ErrNotEncrypted),
-		errors.Is(err, wechat.ErrBadPadding), errors.Is(err, wechat.ErrBadCiphertext), errors.Is(err, wechat.ErrNoAESKey):
+		errors.Is(err, wechat.ErrBadPadding), errors.Is(err, wechat.ErrBadCiphertext), errors.Is(err, wechat.ErrNoAESKey),
+		errors.Is(err, errPushStale), errors.Is(err, errPushReplayed):
 		h.Log.Warn("wx push: refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
-		return echoForbidden()
+		return echo.NewHTTPError(http.StatusForbidden, refusal(err))
 	case err != nil:
 		h.Log.Warn("wx push: undecodable", "app", a.AppID, "ip", c.RealIP(), "err", err)
 		return echo.NewHTTPError(http.StatusBadRequest, "malformed push body")
+	}
+	if err := checkPushEvent(ev); err != nil {
+		h.Log.Warn("wx push: refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
+		return echo.NewHTTPError(http.StatusBadRequest, "push refused: "+err.Error())
 	}
 	res, err := models.ApplyPushEvent(c.Request().Context(), h.DB, h.SentEvents, a, ev, h.Now())
 	if err != nil {

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"gorm.io/gorm"
@@ -157,4 +158,21 @@ func PauseAppSends(ctx context.Context, db *gorm.DB, appID int64, until time.Tim
 	until = until.UTC()
 	return db.WithContext(ctx).Exec(`UPDATE apps SET paused_until = ?, pause_reason = ?
 		WHERE id = ? AND (paused_until IS NULL OR paused_until < ?)`, until, truncate(reason, 190), appID, until).Error
+}
+
+// ErrWrongSecretKey: the secret key does not open the secrets stored.
+var ErrWrongSecretKey = errors.New("MINIPUSH_SECRET_KEY cannot decrypt the stored account secrets: it is not the key they were sealed with (use the same key on every instance)")
+
+// CheckSecretKey tells whether sealer opens the secrets of the most
+// recently changed account (nil when there is none).
+func CheckSecretKey(ctx context.Context, db *gorm.DB, sealer *Sealer) error {
+	var a App
+	err := db.WithContext(ctx).Select("id, secret_enc").Where("secret_enc <> ''").Order("updated_at DESC").Limit(1).Find(&a).Error
+	if err != nil || a.ID == 0 {
+		return err
+	}
+	if _, err := sealer.Open(a.SecretEnc); err != nil {
+		return ErrWrongSecretKey
+	}
+	return nil
 }

@@ -156,8 +156,11 @@ func TestWxPushRefusesForgeriesAndAppliesRetriesOnce(t *testing.T) {
 		evil, _ := wechat.NewPush("someOtherToken", "", testAppID)
 		preq, _ := evil.NewRequest(context.Background(), app.srv.URL+"/wx/push/"+testAppID, ev, wechat.PushOptions{})
 		pbody, _ := io.ReadAll(preq.Body)
-		if code, _ := send(preq.URL.String(), pbody); code != http.StatusForbidden {
-			t.Fatalf("plaintext push with another token: %d", code)
+		if code, out := send(preq.URL.String(), pbody); code != http.StatusForbidden || !strings.Contains(out, "safe mode") {
+			t.Fatalf("plaintext push to a safe-mode account: %d %q, want 403 naming safe mode", code, out)
+		}
+		if code, out := send(forged.String(), body); !strings.Contains(out, "Token") {
+			t.Fatalf("bad msg_signature: %d %q, want the Token named", code, out)
 		}
 		if got := credits(t, db, a.ID, "o_bob", tpl); got != 1 {
 			t.Fatalf("a forged push changed credits to %d", got)
@@ -180,6 +183,111 @@ func TestWxPushRefusesForgeriesAndAppliesRetriesOnce(t *testing.T) {
 		r.Body.Close()
 		if r.StatusCode != http.StatusNotFound {
 			t.Fatalf("unknown app: %d", r.StatusCode)
+		}
+	})
+}
+
+// A plaintext push's signature covers only timestamp and nonce: a logged
+// URL replayed with new bodies must not raise a user's credits, a push far
+// from our clock is refused, identifiers and lists WeChat never sends are
+// refused with 400, and each 403 says its real reason.
+func TestWxPushHardening(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		_, a, tpl := pushApp(t, app, db, false, "json")
+		push, err := wechat.NewPush(testToken, "", testAppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		popup := func(openid string, created int64, items int) *wechat.Event {
+			ev := &wechat.Event{ToUserName: "gh_0123456789ab", FromUserName: openid, CreateTime: created, MsgType: "event", Event: wechat.EventPopup}
+			for range items {
+				ev.List = append(ev.List, wechat.EventItem{TemplateID: tpl, SubscribeStatus: "accept"})
+			}
+			return ev
+		}
+		send := func(u string, b []byte) (int, string) {
+			r, err := http.Post(u, "application/json", bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Body.Close()
+			out, _ := io.ReadAll(r.Body)
+			return r.StatusCode, string(out)
+		}
+		build := func(ev *wechat.Event, o wechat.PushOptions) (string, []byte) {
+			req, err := push.NewRequest(context.Background(), app.srv.URL+"/wx/push/"+testAppID, ev, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(req.Body)
+			return req.URL.String(), b
+		}
+		now := time.Now().Unix()
+		u, body := build(popup("o_carol", now, 1), wechat.PushOptions{})
+		if code, out := send(u, body); code != 200 || out != "success" {
+			t.Fatalf("genuine push: %d %q", code, out)
+		}
+		// The same URL with the same body (WeChat's retry): fine, applied once.
+		if code, _ := send(u, body); code != 200 {
+			t.Fatalf("retry: %d", code)
+		}
+		// The same URL with new bodies (a later tap each): refused.
+		for i := 1; i <= 3; i++ {
+			_, other := build(popup("o_carol", now+int64(i), 1), wechat.PushOptions{})
+			code, out := send(u, other)
+			if code != http.StatusForbidden || !strings.Contains(out, "replay") {
+				t.Fatalf("replayed URL with a new body %d: %d %q", i, code, out)
+			}
+		}
+		if got := credits(t, db, a.ID, "o_carol", tpl); got != 1 {
+			t.Fatalf("credits %d after one tap and three replays, want 1", got)
+		}
+		// A push signed an hour ago (a logged request): refused.
+		old := time.Now().Add(-time.Hour)
+		u2, b2 := build(popup("o_dan", old.Unix(), 1), wechat.PushOptions{Timestamp: old.Unix()})
+		if code, out := send(u2, b2); code != http.StatusForbidden || !strings.Contains(out, "timestamp") {
+			t.Fatalf("hour-old push: %d %q", code, out)
+		}
+		// Identifiers and lists WeChat never sends: 400, nothing stored.
+		u3, b3 := build(popup(strings.Repeat("o", 100000), now, 1), wechat.PushOptions{})
+		if code, _ := send(u3, b3); code != http.StatusBadRequest {
+			t.Fatalf("100,000-character openid: %d", code)
+		}
+		u4, b4 := build(popup("o_erin", now, 5000), wechat.PushOptions{})
+		if code, out := send(u4, b4); code != http.StatusBadRequest || !strings.Contains(out, "5000 items") {
+			t.Fatalf("5,000 list items: %d %q", code, out)
+		}
+		if got := credits(t, db, a.ID, "o_erin", tpl); got > 0 {
+			t.Fatalf("an over-long list granted %d credits", got)
+		}
+	})
+}
+
+// An instance whose MINIPUSH_SECRET_KEY is not the one the accounts were
+// sealed with would fail every push and WeChat call: it is not ready.
+func TestReadyNeedsTheSecretKey(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		first := newTestApp(t, db)
+		ready := func(a *testApp) (int, string) {
+			r, err := http.Get(a.srv.URL + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Body.Close()
+			b, _ := io.ReadAll(r.Body)
+			return r.StatusCode, string(b)
+		}
+		if code, out := ready(first); code != 200 {
+			t.Fatalf("no accounts yet: %d %s", code, out)
+		}
+		pushApp(t, first, db, false, "json") // an account sealed with the first instance's key
+		if code, out := ready(first); code != 200 {
+			t.Fatalf("the key that sealed the secrets: %d %s", code, out)
+		}
+		other := newTestApp(t, db) // another random key
+		if code, out := ready(other); code != http.StatusServiceUnavailable || !strings.Contains(out, "MINIPUSH_SECRET_KEY") {
+			t.Fatalf("another key: %d %s, want 503 naming MINIPUSH_SECRET_KEY", code, out)
 		}
 	})
 }

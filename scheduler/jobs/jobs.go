@@ -1,7 +1,8 @@
 // Package jobs runs named scheduled jobs on robfig/cron with an explicit
 // time zone. Each run takes the job's lease in the database, so with several
 // instances one runs it; each run's start, duration and error are recorded
-// for the Jobs page, and "run now" goes through the same wrappers.
+// for the Jobs page, and "run now" goes through the same guard: one run of
+// a job at a time in this process, and its lease across instances.
 package jobs
 
 import (
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -27,6 +29,7 @@ type entry struct {
 	timeout    time.Duration
 	fn         Func
 	id         cron.EntryID
+	running    atomic.Bool // a run is going on in this process
 }
 
 // Runner owns the cron and the registered jobs.
@@ -56,7 +59,7 @@ func New(db *gorm.DB, log *slog.Logger, loc *time.Location, holder string) *Runn
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runner{
 		db: db, log: log, holder: holder, now: func() time.Time { return time.Now().UTC() },
-		cron:    cron.New(cron.WithLocation(loc), cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl))),
+		cron:    cron.New(cron.WithLocation(loc), cron.WithChain(cron.Recover(cl))),
 		entries: map[string]*entry{},
 		ctx:     ctx, cancel: cancel,
 	}
@@ -80,8 +83,14 @@ func (r *Runner) Add(name, spec string, timeout time.Duration, fn Func) error {
 	return models.EnsureJob(context.Background(), r.db, name, spec)
 }
 
-// run executes one job run under its lease and records the outcome.
+// run executes one job run under its lease and records the outcome. A
+// run still going in this process is not doubled: the new one is skipped.
 func (r *Runner) run(e *entry) {
+	if !e.running.CompareAndSwap(false, true) {
+		r.log.Debug("job still running: this run skipped", "job", e.name)
+		return
+	}
+	defer e.running.Store(false)
 	start := r.now()
 	ok, err := models.TryStartJob(r.ctx, r.db, e.name, r.holder, start, start.Add(e.timeout+time.Minute))
 	if err != nil {
@@ -135,8 +144,13 @@ func (r *Runner) observe(name string, ran bool) {
 // ErrUnknownJob is returned by RunNow for a name nobody registered.
 var ErrUnknownJob = errors.New("no such job")
 
-// RunNow starts a job at once, in the background, through the same
-// wrappers as a scheduled run (a run still going is not doubled).
+// ErrRunning is returned by RunNow while a run of the job is going on in
+// this process.
+var ErrRunning = errors.New("the job is running")
+
+// RunNow starts a job at once, in the background, as a scheduled run
+// would run (under its lease); while a run is going on in this process it
+// answers ErrRunning instead of doubling it.
 func (r *Runner) RunNow(name string) error {
 	r.mu.Lock()
 	e, ok := r.entries[name]
@@ -144,17 +158,16 @@ func (r *Runner) RunNow(name string) error {
 	if !ok {
 		return ErrUnknownJob
 	}
-	wrapped := r.cron.Entry(e.id).WrappedJob
-	if wrapped == nil {
-		return ErrUnknownJob
-	}
 	if r.ctx.Err() != nil {
 		return errors.New("the scheduler is shutting down")
+	}
+	if e.running.Load() {
+		return ErrRunning
 	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		wrapped.Run()
+		r.run(e) // recovers the job's panics
 	}()
 	return nil
 }

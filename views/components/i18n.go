@@ -345,6 +345,7 @@ var shellCatalog = map[string][2]string{
 	"jobs.ok":                  {"成功", "OK"},
 	"jobs.failed":              {"失败", "Failed"},
 	"jobs.run_now":             {"立即运行", "Run now"},
+	"jobs.already_running":     {"任务 %s 正在运行，本次未重复启动。", "Job %s is running: it was not started again."},
 	"jobs.started":             {"任务 %s 已开始运行。", "Job %s started."},
 	"jobs.empty":               {"还没有定时任务记录", "No scheduled jobs yet"},
 	"jobs.empty_hint":          {"minipush serve 启动后会登记它的定时任务。", "minipush serve registers its jobs when it starts."},
