@@ -217,9 +217,9 @@ func TestCampaignRunPauseResumeExactlyOnce(t *testing.T) {
 		h := newHarness(t, db, dsn)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		const n = 240
+		const n = 480
 		users := h.seedUsers("p", n, h.tpl, 1, 2, map[string]any{"item": "手冲咖啡"}) // WeChat would take a second message
-		db.Exec("UPDATE apps SET rate_limit = 60 WHERE id = ?", h.app.ID)
+		db.Exec("UPDATE apps SET rate_limit = 50 WHERE id = ?", h.app.ID) // about 10 s of sending
 		e := h.engine(ctx, nil)
 		s := &Campaigns{DB: db, Log: h.quiet, Notify: e.Notify, ExpandBatch: 50}
 		c := h.campaign("now", models.ScheduleNow, "", "Asia/Shanghai", models.MisfireSkip, nil)
@@ -232,7 +232,7 @@ func TestCampaignRunPauseResumeExactlyOnce(t *testing.T) {
 			t.Logf("tick (the next one goes on): %v", err)
 		}
 		accepted := func() int64 { return h.sb.Stats().Accepted }
-		h.waitFor("some sends", func() bool { return accepted() >= 40 })
+		h.waitFor("some sends", func() bool { return accepted() >= 20 })
 		if _, err := models.PauseRun(ctx, db, run, models.ReasonStaffPause, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
