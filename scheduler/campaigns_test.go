@@ -219,7 +219,7 @@ func TestCampaignRunPauseResumeExactlyOnce(t *testing.T) {
 		defer cancel()
 		const n = 480
 		users := h.seedUsers("p", n, h.tpl, 1, 2, map[string]any{"item": "手冲咖啡"}) // WeChat would take a second message
-		db.Exec("UPDATE apps SET rate_limit = 50 WHERE id = ?", h.app.ID) // about 10 s of sending
+		db.Exec("UPDATE apps SET rate_limit = 50 WHERE id = ?", h.app.ID)         // about 10 s of sending
 		e := h.engine(ctx, nil)
 		s := &Campaigns{DB: db, Log: h.quiet, Notify: e.Notify, ExpandBatch: 50}
 		c := h.campaign("now", models.ScheduleNow, "", "Asia/Shanghai", models.MisfireSkip, nil)
