@@ -93,6 +93,10 @@ func (h *Campaigns) startNow(c echo.Context, id int64, now time.Time) (*models.C
 	}
 	run, err := models.StartCampaignRun(c.Request().Context(), h.DB, models.StartRun{CampaignID: id, ScheduledFor: now, Now: now,
 		ExpectNextRunAt: cp.NextRunAt})
+	if errors.Is(err, models.ErrFiringTaken) {
+		// The campaigns job fired it first: that run is the one.
+		return models.ActiveRun(c.Request().Context(), h.DB, id)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -28,10 +28,7 @@ type Member struct {
 // (candidates are then matched against tags/attributes in Go, so a batch
 // may hold fewer members than it read).
 func audienceBatch(tx *gorm.DB, c *Campaign, a *Audience, longTerm bool, after int64, limit int) ([]Member, int64, error) {
-	reach := "s.credits > 0"
-	if longTerm {
-		reach = "s.long_term = 1 AND s.status = 'accept'"
-	}
+	reach := reachSQL(longTerm)
 	var q string
 	var args []any
 	if a.Kind == AudienceList {
@@ -95,6 +92,26 @@ func CountAudience(ctx context.Context, db *gorm.DB, c *Campaign, t *Template, s
 	}
 	vals := c.Values()
 	db = db.WithContext(ctx)
+	if !a.filtered() {
+		// Sizes by SQL; only the sample is read.
+		if err := countUnfiltered(db, c, &a, t.LongTerm(), &out); err != nil {
+			return out, err
+		}
+		if sample <= 0 {
+			return out, nil
+		}
+		ms, _, err := audienceBatch(db, c, &a, t.LongTerm(), 0, sample)
+		if err != nil {
+			return out, err
+		}
+		for _, m := range ms {
+			out.Sampled++
+			if !valuesOK(wkws, RenderValues(vals, m.Attributes)) {
+				out.WouldFail++
+			}
+		}
+		return out, nil
+	}
 	var after int64
 	for {
 		ms, last, err := audienceBatch(db, c, &a, t.LongTerm(), after, 2000)
@@ -122,6 +139,31 @@ func CountAudience(ctx context.Context, db *gorm.DB, c *Campaign, t *Template, s
 			return out, err
 		}
 	}
+}
+
+// countUnfiltered counts an audience with no Go-side filter in SQL.
+func countUnfiltered(db *gorm.DB, c *Campaign, a *Audience, longTerm bool, out *AudienceCount) error {
+	reach := reachSQL(longTerm)
+	var q string
+	var args []any
+	if a.Kind == AudienceList {
+		q = `SELECT COUNT(*) AS size, COALESCE(SUM(CASE WHEN s.id IS NOT NULL AND ` + reach + ` THEN 1 ELSE 0 END), 0) AS reachable
+			FROM campaign_recipients r JOIN users u ON u.id = r.user_id
+			LEFT JOIN subscriptions s ON s.user_id = r.user_id AND s.template_id = ?
+			WHERE r.campaign_id = ?`
+		args = []any{c.TemplateID, c.ID}
+	} else {
+		q = `SELECT COUNT(*) AS size, COALESCE(SUM(CASE WHEN ` + reach + ` THEN 1 ELSE 0 END), 0) AS reachable
+			FROM subscriptions s JOIN users u ON u.id = s.user_id
+			WHERE s.template_id = ? AND s.status = 'accept'`
+		args = []any{c.TemplateID}
+	}
+	var row struct{ Size, Reachable int64 }
+	if err := db.Raw(q, args...).Scan(&row).Error; err != nil {
+		return err
+	}
+	out.Size, out.Reachable = row.Size, row.Reachable
+	return nil
 }
 
 func valuesOK(kws []wechat.Keyword, data map[string]string) bool {

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -320,7 +321,7 @@ func Retry(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error {
 func PauseRun(ctx context.Context, db *gorm.DB, r *CampaignRun, reason string, now time.Time) (bool, error) {
 	changed, err := setRunStatus(ctx, db, r.ID, []string{RunExpanding, RunSending}, map[string]any{"status": RunPaused, "reason": reason})
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("pausing run %d: %w", r.ID, err)
 	}
 	cur, err := GetRun(ctx, db, r.ID)
 	if err != nil {
@@ -329,14 +330,16 @@ func PauseRun(ctx context.Context, db *gorm.DB, r *CampaignRun, reason string, n
 	if cur.Status != RunPaused {
 		return false, nil
 	}
+	// The campaign follows its run (also when an earlier attempt stopped
+	// half-way); what is left queued is swept here and by the job.
+	if _, err := setCampaignStatus(ctx, db, r.CampaignID, CampaignRunning,
+		map[string]any{"status": CampaignPaused, "status_reason": cur.Reason, "updated_at": now}); err != nil {
+		return changed, fmt.Errorf("pausing campaign %d: %w", r.CampaignID, err)
+	}
 	if _, err := moveRunDeliveries(ctx, db, cur, DeliveryQueued, DeliveryPaused, "", now); err != nil {
-		return changed, err
+		return changed, fmt.Errorf("holding back run %d: %w", r.ID, err)
 	}
-	if changed {
-		_, err = setCampaignStatus(ctx, db, r.CampaignID, CampaignRunning,
-			map[string]any{"status": CampaignPaused, "status_reason": reason, "updated_at": now})
-	}
-	return changed, err
+	return changed, nil
 }
 
 // ResumeRun resumes a paused run where it stopped: paused deliveries are
@@ -352,7 +355,7 @@ func ResumeRun(ctx context.Context, db *gorm.DB, r *CampaignRun, now time.Time) 
 	}
 	changed, err := setRunStatus(ctx, db, r.ID, []string{RunPaused}, map[string]any{"status": to, "reason": ""})
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("resuming run %d: %w", r.ID, err)
 	}
 	if cur, err = GetRun(ctx, db, r.ID); err != nil {
 		return changed, err
@@ -360,14 +363,14 @@ func ResumeRun(ctx context.Context, db *gorm.DB, r *CampaignRun, now time.Time) 
 	if cur.Status != RunSending && cur.Status != RunExpanding {
 		return false, nil
 	}
+	if _, err := setCampaignStatus(ctx, db, r.CampaignID, CampaignPaused,
+		map[string]any{"status": CampaignRunning, "status_reason": "", "updated_at": now}); err != nil {
+		return changed, fmt.Errorf("resuming campaign %d: %w", r.CampaignID, err)
+	}
 	if _, err := moveRunDeliveries(ctx, db, cur, DeliveryPaused, DeliveryQueued, "", now); err != nil {
-		return changed, err
+		return changed, fmt.Errorf("queueing run %d again: %w", r.ID, err)
 	}
-	if changed {
-		_, err = setCampaignStatus(ctx, db, r.CampaignID, CampaignPaused,
-			map[string]any{"status": CampaignRunning, "status_reason": "", "updated_at": now})
-	}
-	return changed, err
+	return changed, nil
 }
 
 // CancelRun cancels a run: its queued and paused deliveries end skipped
@@ -421,7 +424,8 @@ func CancelCampaign(ctx context.Context, db *gorm.DB, c *Campaign, now time.Time
 // pause) to where the run's state says; the campaigns job calls it.
 func SweepStoppedRuns(ctx context.Context, db *gorm.DB, now time.Time) error {
 	var runs []CampaignRun
-	if err := db.WithContext(ctx).Where("status IN ? AND queued > 0", []string{RunPaused, RunCanceled}).Limit(100).Find(&runs).Error; err != nil {
+	if err := db.WithContext(ctx).Where("(status IN ? AND queued > 0) OR (status = ? AND paused > 0)", []string{RunPaused, RunCanceled}, RunCanceled).
+		Limit(100).Find(&runs).Error; err != nil {
 		return err
 	}
 	for i := range runs {
@@ -431,6 +435,9 @@ func SweepStoppedRuns(ctx context.Context, db *gorm.DB, now time.Time) error {
 			_, err = moveRunDeliveries(ctx, db, r, DeliveryQueued, DeliveryPaused, "", now)
 		} else {
 			_, err = moveRunDeliveries(ctx, db, r, DeliveryQueued, DeliverySkipped, ReasonCanceled, now)
+			if err == nil {
+				_, err = moveRunDeliveries(ctx, db, r, DeliveryPaused, DeliverySkipped, ReasonCanceled, now)
+			}
 		}
 		if err != nil {
 			return err
