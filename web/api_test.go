@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -213,6 +214,40 @@ func TestAPIUsersUpsertBatchAndRead(t *testing.T) {
 		wantAPI(t, r, 200)
 		r = callAPI(t, app, "GET", "/users/o_b1/messages?limit=0", key, "")
 		wantAPIError(t, r, 400, "bad_limit", "limit")
+		wantAPIError(t, callAPI(t, app, "GET", "/users/o_b1/messages?cursor=x", key, ""), 400, "bad_cursor", "cursor")
+
+		// Messages by cursor: 5 messages, pages of 2, newest first, none twice.
+		b1, _ := models.GetUserByOpenID(ctx, db, a.ID, "o_b1")
+		tpl := &models.Template{AppID: a.ID, TemplateID: "TPL_X", Title: "x", Content: "x:{{thing1.DATA}}", Kind: models.TemplateOneTime}
+		tpl.SetKeywords([]models.TemplateKeyword{{Key: "thing1", Type: "thing"}})
+		if err := models.CreateTemplate(ctx, db, tpl); err != nil {
+			t.Fatal(err)
+		}
+		var want []float64
+		for i := 0; i < 5; i++ {
+			d, _, err := models.EnqueueDelivery(ctx, db, models.NewDelivery{AppID: a.ID, UserID: b1.ID, TemplateID: tpl.ID, OpenID: "o_b1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append([]float64{float64(d.ID)}, want...)
+		}
+		var got []float64
+		cursor := ""
+		for pages := 0; pages < 5; pages++ {
+			r := callAPI(t, app, "GET", "/users/o_b1/messages?limit=2&cursor="+cursor, key, "")
+			wantAPI(t, r, 200)
+			m := r.json(t)
+			for _, x := range m["messages"].([]any) {
+				got = append(got, x.(map[string]any)["id"].(float64))
+			}
+			cursor, _ = m["next_cursor"].(string)
+			if cursor == "" {
+				break
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("messages by cursor %v, want %v", got, want)
+		}
 	})
 }
 
