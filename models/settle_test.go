@@ -192,17 +192,26 @@ func TestSettlePassLockFootprint(t *testing.T) {
 			t.Fatalf("%d delivered, want %d", delivered, pending)
 		}
 		t.Logf("%s: one pass settled %d with %d rows locked (%d deliveries in the table)", db.Dialector.Name(), res.Settled, res.RowsLocked, total)
+		msgids := make([]string, 0, pending)
+		for _, d := range ds {
+			msgids = append(msgids, strconv.FormatInt(*d.MsgID, 10))
+		}
+		lookup := fmt.Sprintf("SELECT * FROM deliveries WHERE app_id = %d AND msgid IN (%s)", app.ID, strings.Join(msgids, ","))
+		if !models.IsMySQL(db) {
+			var plan []struct{ Detail string }
+			if err := db.Raw("EXPLAIN QUERY PLAN " + lookup).Scan(&plan).Error; err != nil {
+				t.Fatal(err)
+			}
+			if len(plan) == 0 || !strings.Contains(plan[0].Detail, "ix_deliveries_msgid") {
+				t.Errorf("the lookup by msgid does not use ix_deliveries_msgid: %+v", plan)
+			}
+		}
 		if models.IsMySQL(db) {
 			if res.RowsLocked == 0 || res.RowsLocked > 4*pending {
 				t.Errorf("the pass held %d rows locked for %d events: want about three per event, at most %d", res.RowsLocked, pending, 4*pending)
 			}
 			var plan []map[string]any
-			msgids := make([]string, 0, pending)
-			for _, d := range ds {
-				msgids = append(msgids, strconv.FormatInt(*d.MsgID, 10))
-			}
-			if err := db.Raw(fmt.Sprintf("EXPLAIN SELECT * FROM deliveries WHERE app_id = %d AND msgid IN (%s)", app.ID, strings.Join(msgids, ","))).
-				Scan(&plan).Error; err != nil {
+			if err := db.Raw("EXPLAIN " + lookup).Scan(&plan).Error; err != nil {
 				t.Fatal(err)
 			}
 			if len(plan) != 1 || fmt.Sprint(plan[0]["key"]) != "ix_deliveries_msgid" {

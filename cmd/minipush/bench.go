@@ -465,8 +465,21 @@ func benchRaw(ctx context.Context, n, conc int) (float64, error) {
 		return 0, err
 	}
 	data := map[string]string{"thing1": "咖啡豆 250g", "number2": "2"}
-	var next atomic.Int64
-	var failed atomic.Int64
+	failed, el := fanOut(ctx, n, conc, func(i int) error {
+		_, err := c.Send(ctx, wechat.SendRequest{ToUser: benchOpenID(i), TemplateID: benchTplID, Data: data})
+		return err
+	})
+	hc.CloseIdleConnections()
+	if failed > 0 {
+		return 0, fmt.Errorf("raw bound: %d of %d sends failed", failed, n)
+	}
+	return float64(n) / el.Seconds(), nil
+}
+
+// fanOut calls do(i) for every i in [0, n) from conc goroutines and returns
+// how many calls failed and how long they all took.
+func fanOut(ctx context.Context, n, conc int, do func(i int) error) (int64, time.Duration) {
+	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range conc {
@@ -478,19 +491,14 @@ func benchRaw(ctx context.Context, n, conc int) (float64, error) {
 				if i >= int64(n) || ctx.Err() != nil {
 					return
 				}
-				if _, err := c.Send(ctx, wechat.SendRequest{ToUser: benchOpenID(int(i)), TemplateID: benchTplID, Data: data}); err != nil {
+				if do(int(i)) != nil {
 					failed.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
-	hc.CloseIdleConnections()
-	if f := failed.Load(); f > 0 {
-		return 0, fmt.Errorf("raw bound: %d of %d sends failed", f, n)
-	}
-	return float64(n) / el.Seconds(), nil
+	return failed.Load(), time.Since(start)
 }
 
 // benchLatency returns p50 and p99 of each sent delivery's sent_at −
@@ -605,42 +613,27 @@ func benchPushIntake(ctx context.Context, pushURL string, n, conc int) (float64,
 		return 0, err
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
-	var next atomic.Int64
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(n) || ctx.Err() != nil {
-					return
-				}
-				ev := &wechat.Event{ToUserName: "gh_bench", FromUserName: benchOpenID(int(i)), CreateTime: time.Now().Unix(), MsgType: "event",
-					Event: wechat.EventSent, List: []wechat.EventItem{{TemplateID: benchTplID, MsgID: 9_000_000_000_000 + i, ErrorStatus: "success"}}}
-				req, err := push.NewRequest(ctx, pushURL, ev, wechat.PushOptions{})
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				resp, err := hc.Do(req)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
-				}
-			}
-		}()
+	failed, el := fanOut(ctx, n, conc, func(i int) error {
+		ev := &wechat.Event{ToUserName: "gh_bench", FromUserName: benchOpenID(i), CreateTime: time.Now().Unix(), MsgType: "event",
+			Event: wechat.EventSent, List: []wechat.EventItem{{TemplateID: benchTplID, MsgID: 9_000_000_000_000 + int64(i), ErrorStatus: "success"}}}
+		req, err := push.NewRequest(ctx, pushURL, ev, wechat.PushOptions{})
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("push answered %d", resp.StatusCode)
+		}
+		return nil
+	})
+	hc.CloseIdleConnections()
+	if failed > 0 {
+		return 0, fmt.Errorf("push intake: %d of %d pushes were refused or failed", failed, n)
 	}
-	wg.Wait()
-	if f := failed.Load(); f > 0 {
-		return 0, fmt.Errorf("push intake: %d of %d pushes were refused or failed", f, n)
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / el.Seconds(), nil
 }
