@@ -261,28 +261,11 @@ func RenderValues(vals map[string]Value, attrsJSON string) map[string]string {
 }
 
 func fillPlaceholders(s string, attrs map[string]any) (string, bool) {
-	var sb strings.Builder
-	rest := s
-	for {
-		i := strings.Index(rest, "{{")
-		if i < 0 {
-			sb.WriteString(rest)
-			return sb.String(), true
-		}
-		j := strings.Index(rest[i:], "}}")
-		if j < 0 {
-			sb.WriteString(rest)
-			return sb.String(), true
-		}
-		name := strings.TrimSpace(rest[i+2 : i+j])
-		v, ok := attrs[name]
-		if !ok || v == nil {
-			return s, false
-		}
-		sb.WriteString(rest[:i])
-		sb.WriteString(AttrString(v))
-		rest = rest[i+j+2:]
+	out, missing := RenderValue(s, attrs)
+	if missing != "" {
+		return s, false
 	}
+	return out, true
 }
 
 // cronParser reads standard five-field expressions and descriptors (@daily).

@@ -2,10 +2,8 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sort"
-	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -87,8 +85,8 @@ func CheckMessage(ctx context.Context, db *gorm.DB, tpl *Template, u *User, data
 }
 
 // RenderValue replaces {{name}} in v with the attribute name; it returns
-// the first attribute missing ("" when all were found). It renders like
-// the delivery engine does when it sends.
+// the first attribute missing ("" when all were found). The engine, the
+// API's up-front check and campaigns all render through it.
 func RenderValue(v string, attrs map[string]any) (string, string) {
 	var sb strings.Builder
 	rest := v
@@ -109,17 +107,7 @@ func RenderValue(v string, attrs map[string]any) (string, string) {
 			return "", name
 		}
 		sb.WriteString(rest[:i])
-		switch x := val.(type) {
-		case string:
-			sb.WriteString(x)
-		case float64:
-			sb.WriteString(strconv.FormatFloat(x, 'f', -1, 64))
-		case bool:
-			sb.WriteString(strconv.FormatBool(x))
-		default:
-			b, _ := json.Marshal(val)
-			sb.Write(b)
-		}
+		sb.WriteString(AttrString(val))
 		rest = rest[i+j+2:]
 	}
 	return sb.String(), ""

@@ -49,10 +49,3 @@ func SearchUsers(ctx context.Context, db *gorm.DB, f UserSearch) ([]User, error)
 	err := q.Select("users.*").Order("users.id DESC").Limit(f.Limit).Find(&out).Error
 	return out, err
 }
-
-// CountAppUsers counts an account's users (for the empty state).
-func CountAppUsers(ctx context.Context, db *gorm.DB, appID int64) (int64, error) {
-	var n int64
-	err := db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE app_id = ? LIMIT 1) x", appID).Scan(&n).Error
-	return n, err
-}

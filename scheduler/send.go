@@ -352,44 +352,13 @@ func render(data map[string]string, attrsJSON string) string {
 		_ = json.Unmarshal([]byte(attrsJSON), &attrs)
 	}
 	for k, v := range data {
-		var sb strings.Builder
-		rest := v
-		for {
-			i := strings.Index(rest, "{{")
-			if i < 0 {
-				sb.WriteString(rest)
-				break
-			}
-			j := strings.Index(rest[i:], "}}")
-			if j < 0 {
-				sb.WriteString(rest)
-				break
-			}
-			name := strings.TrimSpace(rest[i+2 : i+j])
-			val, ok := attrs[name]
-			if !ok || val == nil {
-				return name
-			}
-			sb.WriteString(rest[:i])
-			sb.WriteString(attrString(val))
-			rest = rest[i+j+2:]
+		out, missing := models.RenderValue(v, attrs)
+		if missing != "" {
+			return missing
 		}
-		data[k] = sb.String()
+		data[k] = out
 	}
 	return ""
-}
-
-func attrString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // newClient builds the WeChat client of an app as NewClient does, on the
