@@ -371,7 +371,7 @@ func (h *Apps) testToken(ctx context.Context, a *models.App, lang string) compon
 func ExplainWeChat(err error, lang string) string {
 	var we *wechat.Error
 	if errors.As(err, &we) {
-		return components.Translate(lang, "wechat.error", we.Code, we.Explain(lang))
+		return components.Translate(lang, "wechat.error", we.Explain(lang))
 	}
 	if errors.Is(err, models.ErrUnseal) {
 		return components.Translate(lang, "error.unseal")

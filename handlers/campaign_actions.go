@@ -420,7 +420,7 @@ func progressData(c echo.Context, cp *models.Campaign, r *models.CampaignRun, st
 	for detail, n := range stats[models.DeliveryFailed] {
 		g := views.Group{Key: detail, N: n}
 		if code, err := strconv.Atoi(detail); err == nil {
-			g.Text = components.Translate(lang, "wechat.error", code, wechat.Explain(code, lang))
+			g.Text = components.Translate(lang, "wechat.error", wechat.Explain(code, lang))
 		} else {
 			g.Text = components.Translate(lang, "delivery.failed."+detail)
 		}

@@ -53,7 +53,7 @@ func DescribeDelivery(d *models.Delivery, lang string) (done, ok bool, msg strin
 		return true, false, tr("delivery.skipped." + d.Reason)
 	}
 	if d.ErrCode != 0 {
-		return true, false, tr("wechat.error", d.ErrCode, wechat.Explain(d.ErrCode, lang))
+		return true, false, tr("wechat.error", wechat.Explain(d.ErrCode, lang))
 	}
 	return true, false, tr("delivery.failed." + d.Reason)
 }

@@ -12,6 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/minipush/minipush/handlers"
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/models/dbtest"
 	"github.com/minipush/minipush/wechat"
@@ -290,4 +291,16 @@ func TestReadyNeedsTheSecretKey(t *testing.T) {
 			t.Fatalf("another key: %d %s, want 503 naming MINIPUSH_SECRET_KEY", code, out)
 		}
 	})
+}
+
+// WeChat's code is printed once in an explained answer ("微信返回 43101：…",
+// not "43101：43101：…").
+func TestWeChatCodeNamedOnce(t *testing.T) {
+	d := &models.Delivery{Status: models.DeliveryFailed, Reason: models.ReasonWeChat, ErrCode: 43101}
+	for _, lang := range []string{"zh", "en"} {
+		_, _, msg := handlers.DescribeDelivery(d, lang)
+		if strings.Count(msg, "43101") != 1 {
+			t.Errorf("%s: %q names the code %d times, want once", lang, msg, strings.Count(msg, "43101"))
+		}
+	}
 }

@@ -250,7 +250,7 @@ var shellCatalog = map[string][2]string{
 	"apps.push_url":             {"URL（服务器地址）", "URL (server address)"},
 
 	// WeChat answers
-	"wechat.error":       {"微信返回 %d：%s", "WeChat %d: %s"},
+	"wechat.error":       {"微信返回 %s", "WeChat %s"}, // wechat.Explain: "43101：…" / "43101: …"
 	"wechat.unreachable": {"无法连接微信接口：%s。请检查 API 地址和网络。", "Could not reach the WeChat API: %s. Check the API base URL and the network."},
 
 	// Templates
