@@ -9,11 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/wechat"
 	"github.com/minipush/minipush/wechat/sandbox"
-	"gorm.io/gorm"
 )
 
 // benchSettle waits up to 30 s after the last send for the sent events to
