@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/chromedp/chromedp"
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
@@ -242,4 +243,75 @@ func TestDashboardByRole(t *testing.T) {
 			}
 		}
 	})
+}
+
+// In Chromium: the chart's canvas is drawn with the week's data and the
+// page's language, survives boosted navigation, and the dashboard is
+// photographed in both languages as admin and as support.
+func TestBrowserDashboardChart(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		dashFixture(t, db)
+		ctx := browser(t)
+		type viewer struct {
+			email string
+			role  models.Role
+			lang  string
+		}
+		for _, v := range []viewer{{"boss-zh@example.com", models.RoleAdmin, "zh"}, {"boss-en@example.com", models.RoleAdmin, "en"},
+			{"help-zh@example.com", models.RoleSupport, "zh"}, {"help-en@example.com", models.RoleSupport, "en"}} {
+			if _, err := models.CreateStaff(context.Background(), db, v.email, "", "correct horse battery", v.role, v.lang); err != nil {
+				t.Fatal(err)
+			}
+			do(t, ctx,
+				chromedp.Navigate(app.srv.URL+"/login"),
+				chromedp.WaitVisible(`[data-testid=login]`),
+				chromedp.SendKeys(`#f-email`, v.email),
+				chromedp.SendKeys(`#f-password`, "correct horse battery"),
+				chromedp.Click(`[data-testid=login-submit]`),
+				chromedp.WaitVisible(`[data-testid=dash-chart][data-chart-ready="1"]`),
+			)
+			checkChart(t, ctx, v.lang)
+			if v.email == "boss-zh@example.com" {
+				// Boosted navigation away and back draws a fresh chart.
+				do(t, ctx,
+					chromedp.Click(`[data-testid=nav-templates]`),
+					chromedp.WaitNotPresent(`[data-testid=dash-chart]`),
+					chromedp.Click(`[data-testid=nav-dashboard]`),
+					chromedp.WaitVisible(`[data-testid=dash-chart][data-chart-ready="1"]`),
+				)
+				if boosted := get(t, ctx, chromedp.Evaluate[bool](`performance.getEntriesByType('navigation').length === 1 && !!window.htmx`)); !boosted {
+					t.Error("navigation was not boosted")
+				}
+				checkChart(t, ctx, v.lang)
+			}
+			screenshot(t, ctx, string(v.role)+"-"+v.lang)
+			do(t, ctx, chromedp.Click(`[data-testid=logout]`), chromedp.WaitVisible(`[data-testid=login]`))
+		}
+	})
+}
+
+// checkChart reads the drawn chart back: its series names in the page's
+// language, the week's numbers, and painted pixels on the canvas.
+func checkChart(t *testing.T, ctx context.Context, lang string) {
+	t.Helper()
+	names := get(t, ctx, chromedp.Evaluate[string](`echarts.getInstanceByDom(document.querySelector('[data-testid=dash-chart]')).getOption().series.map(s => s.name + ':' + s.data.join(',')).join(' ')`))
+	want := "Sent:100,110,120,137,140,150,160 Delivered:90,100,110,120,130,140,150 Failed:0,0,0,0,0,0,15"
+	if lang == "zh" {
+		want = "已发送:100,110,120,137,140,150,160 已送达:90,100,110,120,130,140,150 失败:0,0,0,0,0,0,15"
+	}
+	if names != want {
+		t.Errorf("chart series %q, want %q", names, want)
+	}
+	painted := get(t, ctx, chromedp.Evaluate[int](`(() => {
+		const c = document.querySelector('[data-testid=dash-chart] canvas');
+		if (!c || c.width < 100 || c.height < 100) return -1;
+		const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+		let n = 0;
+		for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+		return n;
+	})()`))
+	if painted < 1000 {
+		t.Errorf("chart canvas: %d painted pixels", painted)
+	}
 }
