@@ -168,7 +168,7 @@ func (h *Dashboard) campaigns(c echo.Context, d *views.DashboardData) error {
 		return ""
 	}
 	for _, r := range runs {
-		d.Runs = append(d.Runs, views.DashRun{Name: r.Name, Href: link(r.CampaignID), Status: r.Status,
+		d.Runs = append(d.Runs, views.DashRun{Name: r.Name, Href: link(r.CampaignID), Status: r.Status, Reason: r.Reason,
 			Finished: r.Finished(), Audience: r.Audience, Failed: r.Failed, Percent: r.Percent()})
 	}
 	held, err := models.HeldCampaigns(ctx, h.DB, d.AppID)

@@ -30,7 +30,7 @@ const (
 	SetupNoTemplates  = "no_templates"  // no template synced or added
 	SetupSyncFailed   = "sync_failed"   // the last template sync failed
 	QuotaNearPercent  = 80              // a quota this full is shown as near
-	reachableCap      = 100000          // reachable users are counted up to this
+	reachableCap      = 10000           // reachable users are counted up to this (an index range of at most this many entries per template)
 	dashboardListSize = 20              // runs and held campaigns listed at most
 )
 

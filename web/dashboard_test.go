@@ -224,8 +224,20 @@ func TestDashboardByRole(t *testing.T) {
 			t.Error("operator sees setup issues")
 		}
 
-		// Once every step is done, the list goes away.
+		// A paused run says why.
 		ctx := context.Background()
+		runs, err := models.ActiveRuns(ctx, db, shop.ID)
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs %v %v", runs, err)
+		}
+		if ok, err := models.PauseRun(ctx, db, &runs[0].CampaignRun, "staff", time.Now()); !ok || err != nil {
+			t.Fatalf("pause: %v %v", ok, err)
+		}
+		if got := text(dashDoc(t, support, "/"), "[data-testid=dash-run-reason]"); got != "Paused by staff." {
+			t.Errorf("paused run's reason %q", got)
+		}
+
+		// Once every step is done, the list goes away.
 		if _, _, err := models.CreateAPIKey(ctx, db, shop.ID, "backend", nil); err != nil {
 			t.Fatal(err)
 		}
