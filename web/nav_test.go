@@ -50,6 +50,12 @@ func TestMenuMatrix(t *testing.T) {
 				}
 			})
 		}
+		// Error pages keep the viewer's menu.
+		r := app.signedIn(mustStaff(t, db, "boss2@example.com", models.RoleAdmin)).get("/no-such-page")
+		want(t, r, http.StatusNotFound)
+		if n := r.doc(t).Find(`[data-testid="nav"] a`).Length(); n != 10 {
+			t.Errorf("admin's 404 page shows %d menu entries, want 10", n)
+		}
 		// The matrix is not trivially true: each role sees a different menu.
 		if shown["admin"] != 10 || shown["operator"] != 5 || shown["support"] != 4 {
 			t.Errorf("entries shown per role %v, want admin 10, operator 5, support 4", shown)
