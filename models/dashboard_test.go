@@ -228,3 +228,44 @@ func TestDashboardAccountsAndTemplates(t *testing.T) {
 		}
 	})
 }
+
+// How counter moves become hourly counts: WeChat's acceptance counts once
+// (sending → sent), its confirmation does not count it again (sent →
+// delivered), a delivery settled straight from unknown counts as sent and
+// delivered, a sent event's failure counts as a failure only; moves that
+// send nothing (queued → sending, → skipped) count nothing.
+func TestHourlyCountsFollowMoves(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		run := int64(7)
+		apply := func(from, to, detail string, n int) {
+			t.Helper()
+			s := models.StatDeltas{}
+			for i := 0; i < n; i++ {
+				s.Move(3, &run, from, to, detail)
+			}
+			if err := models.ApplyStats(ctx, db, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply(models.DeliveryQueued, models.DeliverySending, "", 10)
+		apply(models.DeliverySending, models.DeliverySent, "", 6)
+		apply(models.DeliverySending, models.DeliveryFailed, "43101", 1)
+		apply(models.DeliverySending, models.DeliveryUnknown, "", 2)
+		apply(models.DeliverySent, models.DeliveryDelivered, "", 4)
+		apply(models.DeliverySent, models.DeliveryFailed, "user_refused", 1)
+		apply(models.DeliveryUnknown, models.DeliveryDelivered, "", 2)
+		apply(models.DeliveryQueued, models.DeliverySkipped, "no_credit", 3)
+		now := time.Now()
+		a, err := models.LoadActivity(ctx, db, 3, now, time.UTC, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.Today(); got.Sent != 8 || got.Delivered != 6 || got.Failed != 2 {
+			t.Fatalf("today %+v, want 8 sent (6 + 2 from unknown), 6 delivered, 2 failed", got)
+		}
+		if got := fmt.Sprint(a.FailuresToday); got != "[{43101 1} {user_refused 1}]" {
+			t.Fatalf("failures %s", got)
+		}
+	})
+}
