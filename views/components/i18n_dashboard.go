@@ -32,7 +32,7 @@ var dashboardCatalog = map[string][2]string{
 	"dash.quota_of":         {"%s / %s", "%s of %s"},
 	"dash.quota_unset":      {"未在 minipush 中设置（以微信的限额为准）", "not set in minipush (WeChat's limit applies)"},
 	"dash.quota_near":       {"接近上限", "Near the limit"},
-	"dash.sending_state":    {"发送状态", "Sending"},
+	"dash.sending_state":    {"状态", "Status"},
 	"dash.state_ok":         {"正常", "Sending"},
 	"dash.state_paused":     {"已暂停", "Paused"},
 	"dash.state_disabled":   {"已停用", "Disabled"},
