@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -58,9 +59,14 @@ func (h *Templates) List(c echo.Context) error {
 	d := views.TemplateListData{Apps: opts, App: c.QueryParam("app"), Kind: c.QueryParam("kind"), Status: c.QueryParam("status")}
 	f := models.TemplateFilter{Kind: d.Kind, Status: d.Status}
 	f.AppID, _ = strconv.ParseInt(d.App, 10, 64)
-	d.SyncApp = d.App
-	if d.SyncApp == "" && len(opts) > 0 {
+	// The actions act on the account the list is filtered to (or the only one).
+	if a, ok := apps[f.AppID]; ok {
+		d.SyncApp, d.SyncName = d.App, a.Name
+	} else if len(opts) == 1 {
 		d.SyncApp = opts[0].Value
+		for _, a := range apps {
+			d.SyncName = a.Name
+		}
 	}
 	rows, err := models.ListTemplates(ctx, h.DB, f)
 	if err != nil {
@@ -102,15 +108,13 @@ func (h *Templates) Sync(c echo.Context) error {
 	}
 	staffID := CurrentStaff(c).ID
 	run, err := models.SyncTemplates(ctx, h.DB, a, client, models.SyncTriggerManual, &staffID, h.Now())
+	o := run.Outcome()
 	if aerr := models.Audit(ctx, h.DB, Actor(c), "template.sync", "app", a.AppID, map[string]any{
-		"inserted": run.Inserted, "updated": run.Updated, "deleted": run.Deleted, "flagged": run.Flagged, "error": run.Error}); aerr != nil {
+		"inserted": run.Inserted, "updated": run.Updated, "deleted": run.Deleted, "flagged": run.Flagged,
+		"skipped": len(o.Skipped), "outcome": o.Code}); aerr != nil {
 		return aerr
 	}
-	if err != nil {
-		SetFlash(c, "error", T(c, "tpl.sync_failed", a.Name, ExplainWeChat(err, Lang(c))))
-	} else {
-		SetFlash(c, "success", T(c, "tpl.synced", a.Name, run.Inserted, run.Updated, run.Deleted, run.Unchanged))
-	}
+	h.syncFlash(c, a, run, err)
 	return Redirect(c, "/templates?app="+strconv.FormatInt(a.ID, 10))
 }
 
@@ -230,17 +234,14 @@ func (h *Templates) LibraryAdd(c echo.Context) error {
 		id, err := client.AddTemplate(ctx, wechat.AddTemplateRequest{TID: tidN, KidList: kids, SceneDesc: scene})
 		if err == nil {
 			staffID := CurrentStaff(c).ID
-			_, serr := models.SyncTemplates(ctx, h.DB, a, client, models.SyncTriggerManual, &staffID, h.Now())
+			run, serr := models.SyncTemplates(ctx, h.DB, a, client, models.SyncTriggerManual, &staffID, h.Now())
 			if aerr := models.Audit(ctx, h.DB, Actor(c), "template.add", "template", id, map[string]any{"app": a.AppID, "tid": tidN, "kids": kids, "scene": scene}); aerr != nil {
 				return aerr
 			}
-			if serr != nil {
-				SetFlash(c, "error", T(c, "tpl.sync_failed", a.Name, ExplainWeChat(serr, Lang(c))))
-				return Redirect(c, "/templates?app="+d.App)
-			}
 			t, gerr := models.GetTemplateByWxID(ctx, h.DB, a.ID, id)
-			if gerr != nil {
-				return gerr
+			if serr != nil || gerr != nil {
+				h.syncFlash(c, a, run, serr)
+				return Redirect(c, "/templates?app="+d.App)
 			}
 			SetFlash(c, "success", T(c, "tpl.added", t.Title))
 			return Redirect(c, "/templates/"+strconv.FormatInt(t.ID, 10))
@@ -298,7 +299,7 @@ func (h *Templates) Create(c echo.Context) error {
 	if f.Content == "" {
 		errs.Add("content", T(c, "form.required"))
 	} else if kws, err = wechat.ParseContent(f.Content); err != nil {
-		errs.Add("content", T(c, "tpl.content_invalid", err.Error()))
+		errs.Add("content", contentError(err, Lang(c)))
 	} else if len(kws) == 0 {
 		errs.Add("content", T(c, "tpl.content_no_keywords"))
 	}
@@ -337,27 +338,6 @@ func (h *Templates) load(c echo.Context) (*models.Template, *models.App, error) 
 	return t, a, err
 }
 
-// keywordRows builds the keyword rows, checking values when check is true.
-func keywordRows(t *models.Template, values map[string]string, check bool, lang string) ([]views.KeywordRow, map[string]string) {
-	kws, _ := t.KeywordList()
-	rows := make([]views.KeywordRow, len(kws))
-	data := make(map[string]string, len(kws))
-	for i, k := range kws {
-		wk := k.WeChat()
-		rows[i] = views.KeywordRow{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum, Rule: wechat.DescribeRule(wk, lang), Value: values[k.Key]}
-		data[k.Key] = values[k.Key]
-		if check {
-			var ve *wechat.ValueError
-			if err := wechat.CheckValue(wk, values[k.Key]); errors.As(err, &ve) {
-				rows[i].Error = ve.Message(lang)
-			} else if err != nil {
-				rows[i].Error = err.Error()
-			}
-		}
-	}
-	return rows, data
-}
-
 func (h *Templates) detail(c echo.Context, t *models.Template, a *models.App, values map[string]string, check bool) (views.TemplateDetail, error) {
 	ctx := c.Request().Context()
 	rows, _ := keywordRows(t, values, check, Lang(c))
@@ -369,7 +349,7 @@ func (h *Templates) detail(c echo.Context, t *models.Template, a *models.App, va
 	}
 	for _, s := range syncs {
 		d.Syncs = append(d.Syncs, views.SyncRow{At: components.FormatTime(ctx, s.StartedAt), Trigger: s.TriggerKind, Inserted: s.Inserted,
-			Updated: s.Updated, Deleted: s.Deleted, Flagged: s.Flagged, Error: s.Error})
+			Updated: s.Updated, Deleted: s.Deleted, Flagged: s.Flagged, Error: syncOutcomeText(s.Outcome(), Lang(c))})
 	}
 	refs, err := models.CampaignsUsingTemplate(ctx, h.DB, t.ID)
 	if err != nil {
@@ -416,7 +396,7 @@ func (h *Templates) Check(c echo.Context) error {
 	values := formValues(c)
 	if IsPartial(c) {
 		rows, _ := keywordRows(t, values, true, Lang(c))
-		return RenderBare(c, http.StatusOK, views.TemplatePreview(t.Title, rows))
+		return RenderBare(c, http.StatusOK, views.TemplateCheck(t.Title, rows))
 	}
 	d, err := h.detail(c, t, a, values, true)
 	if err != nil {
@@ -491,6 +471,9 @@ func (h *Templates) TestSend(c echo.Context) error {
 		if poll == "" && f != nil && f.Kind == "error" {
 			status = http.StatusUnprocessableEntity
 		}
+		if IsPartial(c) && poll == "" {
+			return RenderBare(c, status, views.TestSendAnswer(f, rows))
+		}
 		if IsPartial(c) {
 			return RenderBare(c, status, views.TestSendResult(f, poll))
 		}
@@ -515,6 +498,11 @@ func (h *Templates) TestSend(c echo.Context) error {
 	return respond(nil, "/templates/"+strconv.FormatInt(t.ID, 10)+"/test-send/"+strconv.FormatInt(id, 10))
 }
 
+// testSendWatch is how long a test send page keeps asking about an unknown
+// outcome (WeChat's sent event usually settles it within seconds) before it
+// links to the delivery instead.
+const testSendWatch = 2 * time.Minute
+
 // TestSendStatus answers the outcome of a test send (htmx polls it).
 func (h *Templates) TestSendStatus(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("delivery"), 10, 64)
@@ -529,13 +517,19 @@ func (h *Templates) TestSendStatus(c echo.Context) error {
 	if !done {
 		return RenderBare(c, http.StatusOK, views.TestSendResult(nil, c.Request().URL.Path))
 	}
+	// An unknown outcome settles itself when WeChat's sent event arrives:
+	// keep asking for a while, then point at the delivery's page.
+	if d.Status == models.DeliveryUnknown {
+		href := "/deliveries/" + strconv.FormatInt(d.ID, 10)
+		poll := c.Request().URL.Path
+		if h.Now().Sub(d.CreatedAt) > testSendWatch {
+			poll = ""
+		}
+		return RenderBare(c, http.StatusOK, views.TestSendUnknownWatch(components.Flash{Kind: "info", Message: msg}, poll, href))
+	}
 	kind := "error"
 	if ok {
 		kind = "success"
-	}
-	// An unknown outcome settles itself when WeChat's sent event arrives: keep asking.
-	if d, err := models.GetDelivery(c.Request().Context(), h.DB, id); err == nil && d.Status == models.DeliveryUnknown {
-		return RenderBare(c, http.StatusOK, views.TestSendUnknown(components.Flash{Kind: "info", Message: msg}, c.Request().URL.Path))
 	}
 	return RenderBare(c, http.StatusOK, views.TestSendResult(&components.Flash{Kind: kind, Message: msg}, ""))
 }

@@ -14,6 +14,19 @@
       evt.detail.isError = false;
     }
   });
+  // An error slot (data-error-for="<input id>") marks its input and field
+  // red while it holds a message: the live checks swap the slots alone.
+  function markErrors() {
+    document.querySelectorAll("[data-error-for]").forEach(function (slot) {
+      var input = document.getElementById(slot.dataset.errorFor);
+      var bad = !slot.hidden && slot.textContent.trim() !== "";
+      if (input) input.setAttribute("aria-invalid", bad ? "true" : "false");
+      var field = slot.closest(".field");
+      if (field) field.classList.toggle("has-error", bad);
+    });
+  }
+  document.body.addEventListener("htmx:afterSettle", markErrors);
+  document.body.addEventListener("htmx:oobAfterSwap", markErrors);
   function boosted(el) {
     var b = el.closest("[hx-boost]");
     return b !== null && b.getAttribute("hx-boost") === "true";

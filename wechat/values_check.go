@@ -270,3 +270,6 @@ func (r Rules) checkAmount(kw Keyword, value string) *ValueError {
 	}
 	return nil
 }
+
+// ShortMax is the short_thing limit in force under r.
+func (r Rules) ShortMax() int { return r.shortMax() }
