@@ -162,7 +162,7 @@ func TakeFlash(c echo.Context) *components.Flash {
 		return nil
 	}
 	kind, msg, ok := strings.Cut(raw, ":")
-	if !ok || (kind != "success" && kind != "error" && kind != "info") {
+	if !ok || (kind != "success" && kind != "error" && kind != "info" && kind != "warning") {
 		return nil
 	}
 	return &components.Flash{Kind: kind, Message: msg}
