@@ -10,8 +10,17 @@ import (
 	"github.com/minipush/minipush/wechat"
 )
 
-// keywordRows builds the keyword rows, checking values when check is true.
-func keywordRows(t *models.Template, values map[string]string, check bool, lang string) ([]views.KeywordRow, map[string]string) {
+// checkMode says which keyword values keywordRows checks.
+type checkMode int
+
+const (
+	checkNone   checkMode = iota
+	checkFilled           // while typing: only values typed so far
+	checkAll              // on "check" and "test send": every keyword
+)
+
+// keywordRows builds the keyword rows, checking values as mode says.
+func keywordRows(t *models.Template, values map[string]string, mode checkMode, lang string) ([]views.KeywordRow, map[string]string) {
 	kws, _ := t.KeywordList()
 	rows := make([]views.KeywordRow, len(kws))
 	data := make(map[string]string, len(kws))
@@ -20,7 +29,7 @@ func keywordRows(t *models.Template, values map[string]string, check bool, lang 
 		rows[i] = views.KeywordRow{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum, Rule: keywordRule(wk.Type, lang),
 			Help: ruleDetail(wk, lang), Value: values[k.Key]}
 		data[k.Key] = values[k.Key]
-		if check {
+		if mode == checkAll || mode == checkFilled && values[k.Key] != "" {
 			if err := wechat.CheckValue(wk, values[k.Key]); err != nil {
 				rows[i].Error = valueError(err, lang)
 			}

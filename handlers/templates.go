@@ -338,9 +338,9 @@ func (h *Templates) load(c echo.Context) (*models.Template, *models.App, error) 
 	return t, a, err
 }
 
-func (h *Templates) detail(c echo.Context, t *models.Template, a *models.App, values map[string]string, check bool) (views.TemplateDetail, error) {
+func (h *Templates) detail(c echo.Context, t *models.Template, a *models.App, values map[string]string, mode checkMode) (views.TemplateDetail, error) {
 	ctx := c.Request().Context()
-	rows, _ := keywordRows(t, values, check, Lang(c))
+	rows, _ := keywordRows(t, values, mode, Lang(c))
 	d := views.TemplateDetail{ID: t.ID, AppName: a.Name, TemplateID: t.TemplateID, Title: t.Title, Kind: t.Kind,
 		Status: t.Status, Source: t.Source, Example: t.Example, Keywords: rows}
 	syncs, err := models.ListTemplateSyncs(ctx, h.DB, a.ID, 10)
@@ -367,7 +367,7 @@ func (h *Templates) Show(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.detail(c, t, a, nil, false)
+	d, err := h.detail(c, t, a, nil, checkNone)
 	if err != nil {
 		return err
 	}
@@ -395,10 +395,15 @@ func (h *Templates) Check(c echo.Context) error {
 	}
 	values := formValues(c)
 	if IsPartial(c) {
-		rows, _ := keywordRows(t, values, true, Lang(c))
+		// While typing only what was typed is judged; the check button judges all.
+		mode := checkFilled
+		if c.FormValue("check") == "all" {
+			mode = checkAll
+		}
+		rows, _ := keywordRows(t, values, mode, Lang(c))
 		return RenderBare(c, http.StatusOK, views.TemplateCheck(t.Title, rows))
 	}
-	d, err := h.detail(c, t, a, values, true)
+	d, err := h.detail(c, t, a, values, checkAll)
 	if err != nil {
 		return err
 	}
@@ -447,7 +452,7 @@ func (h *Templates) TestSend(c echo.Context) error {
 	values := formValues(c)
 	openid := strings.TrimSpace(c.FormValue("openid"))
 	page := strings.TrimSpace(c.FormValue("page"))
-	rows, data := keywordRows(t, values, true, Lang(c))
+	rows, data := keywordRows(t, values, checkAll, Lang(c))
 	var problem string
 	for _, r := range rows {
 		if r.Error != "" {
@@ -477,7 +482,7 @@ func (h *Templates) TestSend(c echo.Context) error {
 		if IsPartial(c) {
 			return RenderBare(c, status, views.TestSendResult(f, poll))
 		}
-		d, err := h.detail(c, t, a, values, true)
+		d, err := h.detail(c, t, a, values, checkAll)
 		if err != nil {
 			return err
 		}
