@@ -161,7 +161,11 @@ func auditDetail(lang, raw string) []views.KeyValue {
 	}
 	var out []views.KeyValue
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if v := detailValue(lang, m[k]); v != "" {
+		v := detailValue(lang, m[k])
+		if str, ok := m[k].(string); ok && (k == "role" || k == "from" || k == "to") && components.HasKey("role."+str) {
+			v = components.Translate(lang, "role."+str) // staff roles in words
+		}
+		if v != "" {
 			out = append(out, views.KeyValue{Key: k, Label: detailLabel(lang, k), Value: v})
 		}
 	}

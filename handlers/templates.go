@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,14 @@ func (h *Templates) Sync(c echo.Context) error {
 
 const libraryPageSize = 30
 
+// byPick orders picked keywords (position 1, 2, …) before the others (0).
+func byPick(pos int) int {
+	if pos == 0 {
+		return 1 << 20
+	}
+	return pos
+}
+
 // Library browses WeChat's public templates: categories, then titles, then
 // the keywords of one title to pick from.
 func (h *Templates) Library(c echo.Context) error {
@@ -134,7 +143,10 @@ func (h *Templates) Library(c echo.Context) error {
 	return Render(c, http.StatusOK, h.page(c, T(c, "tpl.library")), views.Library(d))
 }
 
-func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryData, tid string, picked map[int64]bool) error {
+// fillLibrary fills the library page: categories, the category's titles
+// (marking those the account has already), and the keywords of title tid,
+// the picked ones first in the order they were picked.
+func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryData, tid string, picked []int64) error {
 	ctx := c.Request().Context()
 	client, err := models.WeChatClient(h.DB, h.Sealer, a, h.HTTP)
 	if err != nil {
@@ -162,8 +174,16 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 		d.Error = ExplainWeChat(err, Lang(c))
 		return nil
 	}
+	have, err := models.ListTemplates(ctx, h.DB, models.TemplateFilter{AppID: a.ID, Status: models.TemplateActive})
+	if err != nil {
+		return err
+	}
+	added := make(map[string]bool, len(have))
+	for _, t := range have {
+		added[t.Title] = true
+	}
 	for _, t := range titles {
-		d.Titles = append(d.Titles, views.LibraryTitle{TID: t.TID, Title: t.Title, Kind: models.TemplateKindOf(t.Type)})
+		d.Titles = append(d.Titles, views.LibraryTitle{TID: t.TID, Title: t.Title, Kind: models.TemplateKindOf(t.Type), Added: added[t.Title]})
 	}
 	base := "/templates/library?app=" + d.App + "&category=" + d.Category
 	if start > 0 {
@@ -189,9 +209,15 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 		d.Error = ExplainWeChat(err, Lang(c))
 		return nil
 	}
-	for _, k := range kws {
-		d.Keywords = append(d.Keywords, views.LibraryKeyword{KID: k.KID, Name: k.Name, Example: k.Example, Rule: k.Rule, Checked: picked[k.KID]})
+	pos := make(map[int64]int, len(picked))
+	for i, k := range picked {
+		pos[k] = i + 1
 	}
+	for _, k := range kws {
+		d.Keywords = append(d.Keywords, views.LibraryKeyword{KID: k.KID, Name: k.Name, Example: k.Example,
+			Rule: keywordRule(k.Rule, Lang(c)), Checked: pos[k.KID] > 0})
+	}
+	slices.SortStableFunc(d.Keywords, func(x, y views.LibraryKeyword) int { return byPick(pos[x.KID]) - byPick(pos[y.KID]) })
 	if d.TitleName == "" {
 		d.TitleName = "#" + tid
 	}
@@ -208,11 +234,9 @@ func (h *Templates) LibraryAdd(c echo.Context) error {
 	ctx := c.Request().Context()
 	form, _ := c.FormParams()
 	var kids []int64
-	picked := map[int64]bool{}
 	for _, s := range form["kid"] {
-		if k, err := strconv.ParseInt(s, 10, 64); err == nil && !picked[k] {
+		if k, err := strconv.ParseInt(s, 10, 64); err == nil && !slices.Contains(kids, k) {
 			kids = append(kids, k)
-			picked[k] = true
 		}
 	}
 	scene := strings.TrimSpace(c.FormValue("scene_desc"))
@@ -249,7 +273,7 @@ func (h *Templates) LibraryAdd(c echo.Context) error {
 		d.Error = ExplainWeChat(err, Lang(c))
 	}
 	c.QueryParams().Set("start", c.FormValue("start"))
-	if err := h.fillLibrary(c, a, &d, tid, picked); err != nil {
+	if err := h.fillLibrary(c, a, &d, tid, kids); err != nil {
 		return err
 	}
 	return Render(c, http.StatusUnprocessableEntity, h.page(c, T(c, "tpl.library")), views.Library(d))

@@ -449,7 +449,7 @@ func AuditLog(d AuditData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "<table class=\"table audit-table\" data-testid=\"audit-table\"><colgroup><col style=\"width:108px\"> <col style=\"width:190px\"> <col style=\"width:150px\"> <col style=\"width:220px\"> <col> <col style=\"width:120px\"></colgroup> <thead><tr><th>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 42, "<table class=\"table audit-table\" data-testid=\"audit-table\"><colgroup><col style=\"width:108px\"> <col style=\"width:170px\"> <col style=\"width:150px\"> <col style=\"width:220px\"> <col> <col style=\"width:140px\"></colgroup> <thead><tr><th>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -217,6 +217,7 @@ func (p *heldPushes) release(t *testing.T) int {
 // reload when WeChat's sent event arrives later (issue 11, point 2).
 func TestBrowserUxUnknownTestSendSettles(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		start := time.Now()
 		app := newTestApp(t, db, withEngine(t))
 		sb, base := wxSandbox(t)
 		proxy := &heldPushes{target: app.srv.URL}
@@ -254,6 +255,7 @@ func TestBrowserUxUnknownTestSendSettles(t *testing.T) {
 		if err := sb.SetFaults(testAppID, sandbox.Faults{TimeoutAfterCountRate: 1}); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("set up in %v", time.Since(start).Round(time.Millisecond))
 		ctx := browser(t)
 		signIn(t, ctx, app.srv.URL, boss.Email)
 		do(t, ctx,
@@ -273,12 +275,15 @@ func TestBrowserUxUnknownTestSendSettles(t *testing.T) {
 		if err := db.Order("id DESC").First(&d).Error; err != nil || d.Status != models.DeliveryUnknown {
 			t.Fatalf("the delivery is %q (%v), want unknown", d.Status, err)
 		}
+		t.Logf("unknown shown after %v", time.Since(start).Round(time.Millisecond))
 		shot(t, ctx, "test-send-unknown-zh")
 		// The sent event arrives late; the page turns delivered by itself.
 		if n := proxy.release(t); n != 1 {
 			t.Fatalf("%d pushes were held, want the one sent event", n)
 		}
+		released := time.Now()
 		do(t, ctx, chromedp.WaitVisible(`#tpl-send-result .flash-success`))
+		t.Logf("delivered shown %v after the sent event was released (%v in all)", time.Since(released).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 		msg := get(t, ctx, chromedp.Text(`#tpl-send-result`))
 		if !strings.Contains(msg, "送达") || !get(t, ctx, chromedp.Evaluate[bool](`window.__samePage === true`)) {
 			t.Errorf("after the sent event: %q (same page: reloaded?)", msg)
@@ -362,5 +367,74 @@ func TestBrowserUxAuditFits1400(t *testing.T) {
 		// Sign out: a notice on the sign-in page, in the language in use.
 		do(t, ctx, chromedp.Click(`[data-testid=logout]`), chromedp.WaitVisible(`[data-testid=login] .flash-success`))
 		shot(t, ctx, "signed-out-en")
+	})
+}
+
+// The library picker marks titles the account has, searches keywords,
+// reorders the chosen ones (the message follows that order), and its
+// keyword-count error is red like every field error (issue 11, point 7).
+func TestBrowserUxLibraryPicker(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		sb, base := wxSandbox(t)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		speaks(t, db, boss, "zh")
+		c := app.signedIn(boss)
+		a := createApp(t, c, db, base)
+		if _, err := sb.AddLibraryTemplate(testAppID, 1001, 1, 6); err != nil {
+			t.Fatal(err)
+		}
+		wantRedirect(t, c.post("/templates/sync", url.Values{"app": {id(a.ID)}}), "/templates?app=")
+		ctx := browser(t)
+		signIn(t, ctx, app.srv.URL, boss.Email)
+		do(t, ctx,
+			chromedp.Navigate(app.srv.URL+"/templates/library?app="+id(a.ID)+"&category=100&tid=1002"),
+			chromedp.WaitVisible(`[data-testid=lib-add-form]`),
+		)
+		titles := get(t, ctx, chromedp.Text(`[data-testid=lib-titles]`))
+		if !strings.Contains(titles, "订单发货通知 已添加") || strings.Contains(titles, "支付成功通知 已添加") {
+			t.Errorf("titles already added are not marked (only them): %q", titles)
+		}
+		// One keyword is refused with a red message under the list.
+		do(t, ctx, chromedp.Click(`[data-testid=lib-kid-1]`), chromedp.SendKeys(`#f-scene_desc`, "支付提醒"),
+			chromedp.Click(`[data-testid=lib-add]`), chromedp.WaitVisible(`[data-testid=error-kid]`))
+		if col := get(t, ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('[data-testid=error-kid]')).color`)); col != "rgb(229, 72, 77)" {
+			t.Errorf("keyword-count error colour %s", col)
+		}
+		shot(t, ctx, "library-count-error-zh")
+		// Search, then pick 商品名称 and move it first.
+		do(t, ctx, chromedp.SendKeys(`[data-testid=lib-search]`, "会员"))
+		if n := get(t, ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('#lib-kw-rows tr')].filter(r => !r.hidden).length`)); n != 1 {
+			t.Errorf("searching 会员 leaves %d rows", n)
+		}
+		get(t, ctx, chromedp.Evaluate[bool](`(() => { const s = document.querySelector('[data-testid=lib-search]'); s.value = ''; s.dispatchEvent(new Event('input', {bubbles: true})); return true })()`))
+		do(t, ctx, chromedp.Click(`[data-testid=lib-kid-4]`),
+			chromedp.Click(`[data-testid=lib-up-4]`), chromedp.Click(`[data-testid=lib-up-4]`), chromedp.Click(`[data-testid=lib-up-4]`))
+		order := get(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#lib-kw-rows tr')].map(r => r.querySelector('[data-order-no]').textContent + r.querySelector('[data-filter-text]').textContent).join(',')`))
+		if !strings.HasPrefix(order, "1商品名称,2支付金额,") {
+			t.Errorf("rows after moving 商品名称 up: %s", order)
+		}
+		shot(t, ctx, "library-picker-zh")
+		do(t, ctx, chromedp.Click(`[data-testid=lib-add]`), chromedp.WaitVisible(`[data-testid=kw-table]`))
+		tpls, err := models.ListTemplates(context.Background(), db, models.TemplateFilter{AppID: a.ID, Status: models.TemplateActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, tp := range tpls {
+			if tp.Title == "支付成功通知" {
+				kws, _ := tp.KeywordList()
+				for _, k := range kws {
+					keys = append(keys, k.Key)
+				}
+			}
+		}
+		if strings.Join(keys, ",") != "thing4,amount1" {
+			t.Errorf("the added template's keywords are %v, want thing4 then amount1", keys)
+		}
+		switchLang(t, ctx, "en", `[data-testid=kw-table]`)
+		shot(t, ctx, "template-keywords-en")
+		switchLang(t, ctx, "zh", `[data-testid=kw-table]`)
+		shot(t, ctx, "template-keywords-zh")
 	})
 }

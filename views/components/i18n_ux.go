@@ -203,3 +203,12 @@ var uxTestSendCatalog = map[string][2]string{
 	"ux.tpl.unknown_gave_up":  {"2 分钟内没有收到微信的发送结果事件。可在发送记录中查看，或人工确认结果。", "No sent event from WeChat within 2 minutes. See the delivery, or settle it by hand there."},
 	"ux.tpl.open_delivery":    {"查看发送记录 ›", "Open the delivery ›"},
 }
+
+var uxLibraryCatalog = map[string][2]string{
+	"ux.lib.search":     {"搜索关键词", "Search keywords"},
+	"ux.lib.order":      {"顺序", "Order"},
+	"ux.lib.order_help": {"勾选 2–5 个关键词，用 ↑ ↓ 调整它们在消息中的顺序。", "Tick 2 to 5 keywords; ↑ ↓ set their order in the message."},
+	"ux.lib.up":         {"上移“%s”", "Move “%s” up"},
+	"ux.lib.down":       {"下移“%s”", "Move “%s” down"},
+	"ux.lib.added":      {"已添加", "Added"},
+}
