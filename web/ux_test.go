@@ -284,3 +284,32 @@ func TestUxJobsZoneLanguageAndSignOut(t *testing.T) {
 		}
 	})
 }
+
+// An unknown test send is watched for two minutes; after that the answer
+// stops asking and links to the delivery's page (issue 11, point 2).
+func TestUxUnknownTestSendWatchIsBounded(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		f := newSupportFixture(t, db)
+		app := newTestApp(t, db)
+		op := app.signedIn(mustStaff(t, db, "op@example.com", models.RoleOperator))
+		alice := f.user(t, "o_alice", "")
+		d := f.delivery(t, alice, time.Now(), map[string]any{"status": models.DeliveryUnknown, "reason": models.ReasonOutcomeUnknown, "attempts": 1})
+		path := "/templates/" + id(f.tpl.ID) + "/test-send/" + id(d.ID)
+		doc := op.get(path).doc(t)
+		if poll, _ := doc.Find(`[data-testid=tpl-send-unknown]`).Attr("hx-get"); poll != path || doc.Find(`[data-testid=tpl-send-watching] a[href="/deliveries/`+id(d.ID)+`"]`).Length() != 1 {
+			t.Fatalf("a fresh unknown send is not watched with a link to its delivery:\n%s", doc.Text())
+		}
+		if err := db.Model(&models.Delivery{}).Where("id = ?", d.ID).Update("created_at", time.Now().UTC().Add(-3*time.Minute)).Error; err != nil {
+			t.Fatal(err)
+		}
+		r := op.get(path)
+		want(t, r, http.StatusOK)
+		doc = r.doc(t)
+		if doc.Find(`[hx-get]`).Length() != 0 || doc.Find(`[data-testid=tpl-send-delivery-link]`).AttrOr("href", "") != "/deliveries/"+id(d.ID) {
+			t.Fatalf("after two minutes it still asks, or links nowhere:\n%s", r.body)
+		}
+		if want := "/deliveries/" + id(d.ID); op.get(want).status != http.StatusOK {
+			t.Errorf("the delivery page %s does not open for the operator", want)
+		}
+	})
+}
