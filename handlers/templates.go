@@ -166,7 +166,7 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 	}
 	catID, err := strconv.ParseInt(d.Category, 10, 64)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "category must be a number")
+		return echo.NewHTTPError(http.StatusBadRequest, T(c, "ux.lib.bad_link"))
 	}
 	start, _ := strconv.Atoi(c.QueryParam("start"))
 	titles, total, err := client.GetPubTemplateTitles(ctx, []int64{catID}, start, libraryPageSize)
@@ -197,7 +197,7 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 	}
 	d.TID, err = strconv.ParseInt(tid, 10, 64)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "tid must be a number")
+		return echo.NewHTTPError(http.StatusBadRequest, T(c, "ux.lib.bad_link"))
 	}
 	for _, t := range titles {
 		if t.TID == d.TID {

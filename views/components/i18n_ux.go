@@ -211,4 +211,5 @@ var uxLibraryCatalog = map[string][2]string{
 	"ux.lib.up":         {"上移“%s”", "Move “%s” up"},
 	"ux.lib.down":       {"下移“%s”", "Move “%s” down"},
 	"ux.lib.added":      {"已添加", "Added"},
+	"ux.lib.bad_link":   {"链接里的类目或标题编号不是数字：请从模板库页面重新选择。", "The link's category or title number is not a number: pick again from the library page."},
 }
