@@ -85,21 +85,10 @@ func switchLang(t *testing.T, ctx context.Context, lang, ready string) {
 // short message under it, in view while typing (issue 11, point 1).
 func TestBrowserUxFieldErrorUnderField(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
-		app := newTestApp(t, db)
-		sb, base := wxSandbox(t)
-		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
-		speaks(t, db, boss, "zh")
-		c := app.signedIn(boss)
-		a := createApp(t, c, db, base)
-		if _, err := sb.AddTemplate(testAppID, wechat.Template{PriTmplID: "TPL_PAY", Title: "支付成功通知",
-			Content: "商品名称:{{thing1.DATA}}\n支付金额:{{amount2.DATA}}\n支付时间:{{time3.DATA}}\n订单号:{{character_string4.DATA}}\n备注:{{thing5.DATA}}"}); err != nil {
-			t.Fatal(err)
-		}
-		wantRedirect(t, c.post("/templates/sync", url.Values{"app": {id(a.ID)}}), "/templates?app=")
-		tpl, err := models.GetTemplateByWxID(context.Background(), db, a.ID, "TPL_PAY")
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := newUxEnv(t, db)
+		app, boss, a := e.app, e.boss, e.a
+		tpl := e.syncTemplate(t, db, wechat.Template{PriTmplID: "TPL_PAY", Title: "支付成功通知",
+			Content: "商品名称:{{thing1.DATA}}\n支付金额:{{amount2.DATA}}\n支付时间:{{time3.DATA}}\n订单号:{{character_string4.DATA}}\n备注:{{thing5.DATA}}"})
 		ctx := browser(t)
 		signIn(t, ctx, app.srv.URL, boss.Email)
 		do(t, ctx, chromedp.Navigate(app.srv.URL+"/templates?app="+id(a.ID)), chromedp.WaitVisible(`[data-testid=tpl-table]`))
@@ -375,18 +364,30 @@ func TestBrowserUxAuditFits1400(t *testing.T) {
 // keyword-count error is red like every field error (issue 11, point 7).
 func TestBrowserUxLibraryPicker(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
-		app := newTestApp(t, db)
-		sb, base := wxSandbox(t)
-		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
-		speaks(t, db, boss, "zh")
-		c := app.signedIn(boss)
-		a := createApp(t, c, db, base)
+		e := newUxEnv(t, db)
+		app, sb, boss, c, a := e.app, e.sb, e.boss, e.c, e.a
 		if _, err := sb.AddLibraryTemplate(testAppID, 1001, 1, 6); err != nil {
 			t.Fatal(err)
 		}
 		wantRedirect(t, c.post("/templates/sync", url.Values{"app": {id(a.ID)}}), "/templates?app=")
+		// An upstream template whose title is too long to store: the sync names it and syncs the rest.
+		if _, err := sb.AddTemplate(testAppID, wechat.Template{PriTmplID: "TPL_LONG", Title: "超长标题" + strings.Repeat("很长", 100), Content: "商品:{{thing1.DATA}}"}); err != nil {
+			t.Fatal(err)
+		}
 		ctx := browser(t)
 		signIn(t, ctx, app.srv.URL, boss.Email)
+		for _, lang := range []string{"zh", "en"} {
+			do(t, ctx, chromedp.Navigate(app.srv.URL+"/templates?app="+id(a.ID)), chromedp.WaitVisible(`[data-testid=tpl-sync]`))
+			if lang == "en" {
+				switchLang(t, ctx, "en", `[data-testid=tpl-sync]`)
+			}
+			do(t, ctx, chromedp.Click(`[data-testid=tpl-sync]`), chromedp.WaitVisible(`.flash-warning`))
+			if msg := get(t, ctx, chromedp.Text(`.flash-warning`)); !strings.Contains(msg, "TPL_LONG") || strings.Contains(msg, "1406") {
+				t.Errorf("%s: sync flash %q", lang, msg)
+			}
+			shot(t, ctx, "sync-skipped-"+lang)
+		}
+		switchLang(t, ctx, "zh", `[data-testid=tpl-table]`)
 		do(t, ctx,
 			chromedp.Navigate(app.srv.URL+"/templates/library?app="+id(a.ID)+"&category=100&tid=1002"),
 			chromedp.WaitVisible(`[data-testid=lib-add-form]`),

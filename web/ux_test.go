@@ -12,8 +12,48 @@ import (
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/models/dbtest"
+	"github.com/minipush/minipush/web"
 	"github.com/minipush/minipush/wechat"
+	"github.com/minipush/minipush/wechat/sandbox"
 )
+
+// uxEnv is what most of issue 11's tests start from: the console, the
+// sandbox, an admin reading Chinese, signed in, and the account registered.
+type uxEnv struct {
+	app  *testApp
+	sb   *sandbox.Server
+	boss *models.Staff
+	c    *client
+	a    *models.App
+}
+
+func newUxEnv(t *testing.T, db *gorm.DB, opts ...func(*web.Deps)) *uxEnv {
+	t.Helper()
+	e := &uxEnv{app: newTestApp(t, db, opts...)}
+	var base string
+	e.sb, base = wxSandbox(t)
+	e.boss = mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+	speaks(t, db, e.boss, "zh")
+	e.c = e.app.signedIn(e.boss)
+	e.a = createApp(t, e.c, db, base)
+	return e
+}
+
+// syncTemplate adds tpl at the sandbox, syncs through the console and
+// returns it as stored.
+func (e *uxEnv) syncTemplate(t *testing.T, db *gorm.DB, tpl wechat.Template) *models.Template {
+	t.Helper()
+	wxID, err := e.sb.AddTemplate(testAppID, tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRedirect(t, e.c.post("/templates/sync", url.Values{"app": {id(e.a.ID)}}), "/templates?app=")
+	m, err := models.GetTemplateByWxID(context.Background(), db, e.a.ID, wxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
 
 // speaks sets a staff member's UI language.
 func speaks(t *testing.T, db *gorm.DB, s *models.Staff, lang string) {
@@ -29,12 +69,8 @@ func speaks(t *testing.T, db *gorm.DB, s *models.Staff, lang string) {
 func TestUxSyncSkipsAndNamesABadTemplate(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
 		ctx := context.Background()
-		app := newTestApp(t, db)
-		sb, base := wxSandbox(t)
-		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
-		speaks(t, db, boss, "zh")
-		c := app.signedIn(boss)
-		a := createApp(t, c, db, base)
+		e := newUxEnv(t, db)
+		sb, c, a := e.sb, e.c, e.a
 		good, err := sb.AddTemplate(testAppID, wechat.Template{PriTmplID: "TPL_GOOD", Title: "订单发货通知", Content: "商品:{{thing1.DATA}}"})
 		if err != nil {
 			t.Fatal(err)
@@ -83,11 +119,8 @@ func TestUxSyncSkipsAndNamesABadTemplate(t *testing.T) {
 // says what to do, in the reader's language, never wechat's Go error text.
 func TestUxManualContentErrorsWorded(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
-		app := newTestApp(t, db)
-		_, base := wxSandbox(t)
-		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
-		c := app.signedIn(boss)
-		a := createApp(t, c, db, base)
+		e := newUxEnv(t, db)
+		boss, c, a := e.boss, e.c, e.a
 		cases := []struct{ content, zh, en string }{
 			{"门店:{{foo.DATA}}", "“foo”不是参数名", "“foo” is not a key"},
 			{"门店:{{thing1}}", "应以 .DATA 结尾", "must end in .DATA"},
@@ -117,21 +150,10 @@ func TestUxManualContentErrorsWorded(t *testing.T) {
 // field (out of band), and the keyword table names rules in words.
 func TestUxLiveCheckErrorsUnderFields(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
-		app := newTestApp(t, db)
-		sb, base := wxSandbox(t)
-		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
-		speaks(t, db, boss, "zh")
-		c := app.signedIn(boss)
-		a := createApp(t, c, db, base)
-		if _, err := sb.AddTemplate(testAppID, wechat.Template{PriTmplID: "TPL_PAY", Title: "支付成功",
-			Content: "商品:{{thing1.DATA}}\n支付金额:{{amount2.DATA}}\n时间:{{time3.DATA}}"}); err != nil {
-			t.Fatal(err)
-		}
-		wantRedirect(t, c.post("/templates/sync", url.Values{"app": {id(a.ID)}}), "/templates?app=")
-		tpl, err := models.GetTemplateByWxID(context.Background(), db, a.ID, "TPL_PAY")
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := newUxEnv(t, db)
+		c := e.c
+		tpl := e.syncTemplate(t, db, wechat.Template{PriTmplID: "TPL_PAY", Title: "支付成功",
+			Content: "商品:{{thing1.DATA}}\n支付金额:{{amount2.DATA}}\n时间:{{time3.DATA}}"})
 		page := c.get("/templates/" + id(tpl.ID))
 		want(t, page, http.StatusOK)
 		d := page.doc(t)
@@ -167,16 +189,9 @@ func TestUxLiveCheckErrorsUnderFields(t *testing.T) {
 func TestUxAuditLogInWords(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
 		ctx := context.Background()
-		app := newTestApp(t, db)
-		sb, base := wxSandbox(t)
-		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
-		speaks(t, db, boss, "zh")
-		c := app.signedIn(boss)
-		a := createApp(t, c, db, base)
-		if _, err := sb.AddTemplate(testAppID, wechat.Template{PriTmplID: "TPL_A", Title: "发货", Content: "商品:{{thing1.DATA}}"}); err != nil {
-			t.Fatal(err)
-		}
-		wantRedirect(t, c.post("/templates/sync", url.Values{"app": {id(a.ID)}}), "/templates?app=")
+		e := newUxEnv(t, db)
+		c, boss, a := e.c, e.boss, e.a
+		e.syncTemplate(t, db, wechat.Template{PriTmplID: "TPL_A", Title: "发货", Content: "商品:{{thing1.DATA}}"})
 		who := models.Actor{StaffID: boss.ID, Email: boss.Email, IP: "203.0.113.9"}
 		if err := models.Audit(ctx, db, who, "template.create", "template", "T<b>", map[string]any{"title": "<script>", "app": a.AppID, "ok": true}); err != nil {
 			t.Fatal(err)
