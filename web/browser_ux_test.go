@@ -99,6 +99,9 @@ func TestBrowserUxFieldErrorUnderField(t *testing.T) {
 			t.Errorf("library link %q does not follow the filter", href)
 		}
 		shot(t, ctx, "templates-list-zh")
+		switchLang(t, ctx, "en", `[data-testid=tpl-table]`)
+		shot(t, ctx, "templates-list-en")
+		switchLang(t, ctx, "zh", `[data-testid=tpl-table]`)
 		for _, lang := range []string{"zh", "en"} {
 			do(t, ctx, chromedp.Navigate(app.srv.URL+"/templates/"+id(tpl.ID)), chromedp.WaitVisible(`[data-testid=kw-table]`))
 			if lang == "en" {
@@ -435,6 +438,11 @@ func TestBrowserUxLibraryPicker(t *testing.T) {
 		}
 		switchLang(t, ctx, "en", `[data-testid=kw-table]`)
 		shot(t, ctx, "template-keywords-en")
+		do(t, ctx, chromedp.Navigate(app.srv.URL+"/templates/library?app="+id(a.ID)+"&category=100&tid=1001"),
+			chromedp.WaitVisible(`[data-testid=lib-add-form]`), chromedp.Click(`[data-testid=lib-kid-6]`), chromedp.Click(`[data-testid=lib-kid-3]`),
+			chromedp.Click(`[data-testid=lib-up-3]`))
+		shot(t, ctx, "library-picker-en")
+		do(t, ctx, chromedp.Navigate(app.srv.URL+"/templates/"+id(tpls[0].ID)), chromedp.WaitVisible(`[data-testid=kw-table]`))
 		switchLang(t, ctx, "zh", `[data-testid=kw-table]`)
 		shot(t, ctx, "template-keywords-zh")
 	})
