@@ -112,3 +112,17 @@ func RenderValue(v string, attrs map[string]any) (string, string) {
 	}
 	return sb.String(), ""
 }
+
+// SendSettings is the miniprogram_state and lang a delivery is sent with:
+// the message's own when it gave them (POST /api/v1/messages), else the
+// account's.
+func SendSettings(d *Delivery, a *App) (mpState, lang string) {
+	mpState, lang = string(a.MPState), a.Lang
+	if d.MPState != "" {
+		mpState = d.MPState
+	}
+	if d.Lang != "" {
+		lang = d.Lang
+	}
+	return mpState, lang
+}

@@ -245,8 +245,9 @@ func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
 func (e *Engine) sendOne(st *appState, d *models.Delivery) models.Outcome {
 	t := e.state.template(d.TemplateID)
 	data, _ := d.DataMap()
+	mpState, lang := models.SendSettings(d, &st.app) // the message's own, else the account's
 	req := wechat.SendRequest{ToUser: d.OpenID, TemplateID: t.wxID, Page: d.Page, Data: data,
-		MiniprogramState: string(st.app.MPState), Lang: st.app.Lang}
+		MiniprogramState: mpState, Lang: lang}
 	start := time.Now()
 	msgID, err := st.client.Send(e.sendCtx, req)
 	e.m.latency.WithLabelValues(st.app.AppID).Observe(time.Since(start).Seconds())

@@ -41,6 +41,10 @@ type Deps struct {
 	// SentEvents batches the inserts of pushed sent events (nil: one insert
 	// each). Close it after the server has stopped.
 	SentEvents *models.SentEventWriter
+	// APIKeyUsage counts API calls per key in memory and writes them every
+	// few seconds (nil: each call updates its key's row). Close it after
+	// the server has stopped.
+	APIKeyUsage *models.APIKeyUsage
 	// Metrics serves /metrics (nil: not served); with MetricsToken set it
 	// asks for "Authorization: Bearer <token>".
 	Metrics      http.Handler
@@ -61,6 +65,7 @@ type Server struct {
 	events     handlers.PushObserver
 	sentEvents *models.SentEventWriter
 	apiQueue   handlers.Enqueuer
+	keyUsage   *models.APIKeyUsage
 	metrics    http.Handler
 	metricsTok string
 }
@@ -95,6 +100,7 @@ func New(d Deps) *Server {
 		events:     d.Events,
 		sentEvents: d.SentEvents,
 		apiQueue:   apiQueue(d),
+		keyUsage:   d.APIKeyUsage,
 		metrics:    d.Metrics,
 		metricsTok: d.MetricsToken,
 	}

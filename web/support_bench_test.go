@@ -7,13 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,24 +41,7 @@ func TestSupportBenchMariaDB(t *testing.T) {
 	users := envInt("MINIPUSH_BENCH_USERS", 1_000_000)
 	deliveries := envInt("MINIPUSH_BENCH_DELIVERIES", 10_000_000)
 	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if admin, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/"); err == nil {
-		_, _ = admin.Exec("CREATE DATABASE IF NOT EXISTS " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-		admin.Close()
-	}
-	db, err := models.Open(ctx, "mysql:root@tcp(127.0.0.1:3306)/"+name, models.OpenOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer models.Close(db)
-	if _, err := models.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	fill(t, db, users, deliveries)
-
-	var appID, tplID int64
-	db.Raw("SELECT id FROM apps WHERE app_id = 'wx00000000bench001'").Scan(&appID)
-	db.Raw("SELECT id FROM templates WHERE app_id = ? ORDER BY id LIMIT 1", appID).Scan(&tplID)
+	db, appID, tplID := benchDB(t, name, users, deliveries)
 
 	// The user page's queries, for random users.
 	const samples = 2000
@@ -162,56 +143,34 @@ func TestSupportBenchMariaDB(t *testing.T) {
 	explain(t, db, "EXPLAIN SELECT * FROM subscription_events WHERE user_id = 4242 ORDER BY id DESC LIMIT 51")
 	explain(t, db, "EXPLAIN SELECT users.* FROM users WHERE users.app_id = ? AND (users.openid = 'x' OR users.unionid = 'x' OR users.business_id = 'x') ORDER BY users.id DESC LIMIT 51", appID)
 
-	// POST /api/v1/messages at a fixed rate (accepted, not sent: no engine runs).
-	rate := envInt("MINIPUSH_BENCH_RATE", 500)
-	secs := envInt("MINIPUSH_BENCH_SECONDS", 10)
-	key, _, err := models.CreateAPIKey(ctx, db, appID, "bench", nil)
+	// POST /api/v1/messages at a fixed rate (accepted, not sent: no engine
+	// runs), to users holding credits (the first 100,000, see fill).
+	postMessagesAt(t, app, db, appID, tplID, min(users, 100_000), envInt("MINIPUSH_BENCH_RATE", 500), envInt("MINIPUSH_BENCH_SECONDS", 10))
+}
+
+// benchDB opens (creating it when missing) and migrates the MariaDB
+// database name, fills it once with users and deliveries (see fill) and
+// returns it with the bench account and its first template. It is closed
+// when the test ends.
+func benchDB(t *testing.T, name string, users, deliveries int) (db *gorm.DB, appID, tplID int64) {
+	t.Helper()
+	ctx := context.Background()
+	if admin, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/"); err == nil {
+		_, _ = admin.Exec("CREATE DATABASE IF NOT EXISTS " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+		admin.Close()
+	}
+	db, err := models.Open(ctx, "mysql:root@tcp(127.0.0.1:3306)/"+name, models.OpenOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tplWx string
-	db.Raw("SELECT template_id FROM templates WHERE id = ?", tplID).Scan(&tplWx)
-	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	total := rate * secs
-	lat := make([]time.Duration, total)
-	codes := make([]int, total)
-	var wg sync.WaitGroup
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	begin := time.Now()
-	for i := 0; i < total; i++ {
-		<-tick.C
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			// Users 1..100,000 hold credits (see fill).
-			openid := fmt.Sprintf("o_bench_%07d", rand.IntN(min(users, 100_000)))
-			body := `{"template_id":"` + tplWx + `","openid":"` + openid + `","data":{"thing1":"订单已发货"}}`
-			req, _ := http.NewRequest("POST", app.srv.URL+"/api/v1/messages", strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+key)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", run+"-"+strconv.Itoa(i))
-			start := time.Now()
-			res, err := client.Do(req)
-			lat[i] = time.Since(start)
-			if err != nil {
-				codes[i] = -1
-				return
-			}
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			codes[i] = res.StatusCode
-		}(i)
+	t.Cleanup(func() { models.Close(db) })
+	if _, err := models.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	tick.Stop()
-	elapsed := time.Since(begin)
-	byCode := map[int]int{}
-	for _, c := range codes {
-		byCode[c]++
-	}
-	report(t, fmt.Sprintf("POST /api/v1/messages at %d/s for %d s (answers %v, %.0f accepted/s)", rate, secs, byCode,
-		float64(byCode[202])/elapsed.Seconds()), lat)
+	fill(t, db, users, deliveries)
+	db.Raw("SELECT id FROM apps WHERE app_id = 'wx00000000bench001'").Scan(&appID)
+	db.Raw("SELECT id FROM templates WHERE app_id = ? ORDER BY id LIMIT 1", appID).Scan(&tplID)
+	return db, appID, tplID
 }
 
 func orAny(f string) string {
@@ -269,13 +228,19 @@ func explain(t *testing.T, db *gorm.DB, sql string, args ...any) {
 }
 
 // newBenchServer is the real router on the bench database, without an engine.
-func newBenchServer(t *testing.T, db *gorm.DB) *testApp {
+// opts adjust its dependencies (the API bench counts key usage in memory
+// and times the queue).
+func newBenchServer(t *testing.T, db *gorm.DB, opts ...func(*web.Deps)) *testApp {
 	t.Helper()
 	key, _ := models.ParseSecretKey(models.NewSecretKey())
 	sealer, _ := models.NewSealer(key)
 	loc, _ := time.LoadLocation("Asia/Shanghai")
-	s := web.New(web.Deps{DB: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Location: loc,
-		Queue: handlers.DBQueue{DB: db}})
+	d := web.Deps{DB: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Location: loc,
+		Queue: handlers.DBQueue{DB: db}}
+	for _, o := range opts {
+		o(&d)
+	}
+	s := web.New(d)
 	srv := httptest.NewServer(s.Echo)
 	t.Cleanup(srv.Close)
 	return &testApp{t: t, db: db, srv: srv, log: &syncBuffer{}}

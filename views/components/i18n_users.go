@@ -53,7 +53,6 @@ var usersCatalog = map[string][2]string{
 	"api.err.user_required":            {"请给出 openid 或 business_id。", "Give openid or business_id."},
 	"api.err.one_user_only":            {"openid 与 business_id 只能给一个。", "Give openid or business_id, not both."},
 	"api.err.invalid_choice":           {"取值无效：可选 %s。", "Invalid value: use one of %s."},
-	"api.err.per_message_unsupported":  {"暂不支持按消息设置：请省略该字段，或使用账号的设置“%s”。", "Not settable per message yet: leave it out or use the account's setting %q."},
 	"api.err.unknown_template":         {"该账号没有这个模板 ID：请先在控制台同步模板。", "The account has no template with this id: sync templates in the console first."},
 	"api.err.template_deleted":         {"该模板已在微信后台删除。", "This template was deleted in WeChat."},
 	"api.err.unknown_keyword":          {"模板没有这个关键词。", "The template has no such keyword."},
