@@ -225,6 +225,11 @@ func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
 		e.log.Error("recording WeChat's answers failed: the deliveries will be settled by sent events", "count", len(rows), "err", err)
 		return
 	}
+	// The calls that sent a delivery back to the queue, for the delivery
+	// page (models/delivery_calls.go); nothing when every call ended its delivery.
+	if err := models.LogRetriedCalls(ctx, e.db, now, outs); err != nil {
+		e.log.Warn("logging retried WeChat calls failed", "err", err)
+	}
 	var quotaUntil time.Time
 	for i := range outs {
 		o := &outs[i]
