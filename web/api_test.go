@@ -579,3 +579,63 @@ func TestAPIKeyUsageCountedInMemoryExactly(t *testing.T) {
 		}
 	})
 }
+
+// POST /users:batch writes 1,000 users in a few statements (not one or
+// more per user), with fields kept per user as PUT does.
+func TestAPIUsersBatchInFewStatements(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		stats := &sqlStats{byShape: map[string][]time.Duration{}}
+		app := newTestApp(t, db.Session(&gorm.Session{Logger: stats}))
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		_, base := wxSandbox(t)
+		a := createApp(t, app.signedIn(boss), db, base)
+		key, _ := mustAPIKey(t, db, a.ID)
+		wantAPI(t, callAPI(t, app, "PUT", "/users/o_0", key, `{"unionid":"u_0","attributes":{"name":"张三"}}`), 201)
+
+		// Half the users give a business id and tags, half only attributes.
+		var sb strings.Builder
+		sb.WriteString(`{"users":[`)
+		for i := 0; i < 1000; i++ {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			if i%2 == 0 {
+				fmt.Fprintf(&sb, `{"openid":"o_%d","business_id":"cust-%d","tags":["t%d","all"]}`, i, i, i%3)
+			} else {
+				fmt.Fprintf(&sb, `{"openid":"o_%d","attributes":{"n":%d}}`, i, i)
+			}
+		}
+		sb.WriteString(`]}`)
+		stats.reset()
+		r := callAPI(t, app, "POST", "/users:batch", key, sb.String())
+		wantAPI(t, r, 200)
+		if m := r.json(t); m["created"] != float64(999) || m["updated"] != float64(1) {
+			t.Fatalf("batch counts: %s", r.body)
+		}
+		n := 0
+		for _, ds := range stats.byShape {
+			n += len(ds)
+		}
+		t.Logf("%d statements for a batch of 1,000 users (auth and key count included)", n)
+		if n > 20 {
+			t.Fatalf("%d statements for a batch of 1,000 users, want a few", n)
+		}
+		// o_0 kept its unionid and attributes and got the batch's fields.
+		u, err := models.GetUserByOpenID(ctx, db, a.ID, "o_0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.UnionID != "u_0" || u.BusinessID != "cust-0" || u.Attrs()["name"] != "张三" || strings.Join(u.TagList(), ",") != "t0,all" {
+			t.Fatalf("o_0 after the batch: %+v", u)
+		}
+		if u, _ := models.GetUserByOpenID(ctx, db, a.ID, "o_7"); u == nil || u.Attrs()["n"] != float64(7) || u.BusinessID != "" {
+			t.Fatalf("o_7 after the batch: %+v", u)
+		}
+		var tagged int64
+		db.Raw("SELECT COUNT(*) FROM user_tags WHERE app_id = ? AND tag = 'all'", a.ID).Scan(&tagged)
+		if tagged != 500 {
+			t.Fatalf("%d users indexed under tag all, want 500", tagged)
+		}
+	})
+}

@@ -97,6 +97,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 			log.Info("migrated", "from", res.From, "to", res.To, "applied", res.Applied)
 		}
 	}
+	// A user import cut off by the last stop would show as running for ever.
+	if n, err := models.InterruptStaleImports(ctx, db, time.Now()); err != nil {
+		log.Warn("marking interrupted user imports failed", "err", err)
+	} else if n > 0 {
+		log.Warn("user imports interrupted by the last stop: staff can upload their files again", "count", n)
+	}
 	holder := models.NewInstanceID()
 	wx := wechat.DefaultHTTPClient()
 	runner, err := startJobs(db, sealer, loc, log, holder, wx)
