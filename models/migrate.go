@@ -156,15 +156,17 @@ func Migrate(ctx context.Context, db *gorm.DB) (MigrateResult, error) {
 		return res, run(db)
 	}
 	// GET_LOCK is per connection: hold one connection for the whole run.
+	// Lock names are global to the server: the database's name is part of
+	// it, so migrating one database does not hold up another's.
 	err := db.Connection(func(conn *gorm.DB) error {
 		var got *int
-		if err := conn.Raw("SELECT GET_LOCK('minipush_migrate', 60)").Scan(&got).Error; err != nil {
+		if err := conn.Raw("SELECT GET_LOCK(CONCAT('minipush_migrate:', DATABASE()), 60)").Scan(&got).Error; err != nil {
 			return err
 		}
 		if got == nil || *got != 1 {
 			return errors.New("another instance is migrating this database: timed out waiting for its lock")
 		}
-		defer conn.Exec("SELECT RELEASE_LOCK('minipush_migrate')")
+		defer conn.Exec("SELECT RELEASE_LOCK(CONCAT('minipush_migrate:', DATABASE()))")
 		return run(conn)
 	})
 	return res, err
