@@ -151,11 +151,11 @@ func (h *API) SendMessage(c echo.Context) error {
 	if tpl.Status != models.TemplateActive {
 		return apiErr(http.StatusUnprocessableEntity, "template_deleted", "template_id")
 	}
-	u, userField, err := h.messageUser(c, app.ID, &b)
+	u, sub, userField, err := h.messageUser(c, app.ID, tpl.ID, &b)
 	if err != nil {
 		return err
 	}
-	probs, err := models.CheckMessage(ctx, h.DB, tpl, u, data, userField)
+	probs, err := models.CheckMessageFor(tpl, u, sub, data, userField)
 	if err != nil {
 		return err
 	}
@@ -174,23 +174,21 @@ func (h *API) SendMessage(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, messageJSON(d, app, tpl.TemplateID, apiLang(c)))
 }
 
-func (h *API) messageUser(c echo.Context, appID int64, b *apiMessageBody) (*models.User, string, error) {
-	ctx := c.Request().Context()
-	if b.OpenID != "" {
-		u, err := models.GetUserByOpenID(ctx, h.DB, appID, b.OpenID)
-		if errors.Is(err, models.ErrNotFound) {
-			return nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", "openid")
-		}
-		return u, "openid", err
+// messageUser finds the message's user (by openid or business id) with
+// their subscription to the template.
+func (h *API) messageUser(c echo.Context, appID, templateID int64, b *apiMessageBody) (*models.User, *models.Subscription, string, error) {
+	field, value := "openid", b.OpenID
+	if b.OpenID == "" {
+		field, value = "business_id", b.BusinessID
 	}
-	u, err := models.GetUserByBusinessID(ctx, h.DB, appID, b.BusinessID)
+	u, sub, err := models.MessageRecipient(c.Request().Context(), h.DB, appID, field, value, templateID)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
-		return nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", "business_id")
+		return nil, nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", field)
 	case errors.Is(err, models.ErrAmbiguous):
-		return nil, "", apiErr(http.StatusUnprocessableEntity, "business_id_ambiguous", "business_id")
+		return nil, nil, "", apiErr(http.StatusUnprocessableEntity, "business_id_ambiguous", field)
 	}
-	return u, "business_id", err
+	return u, sub, field, err
 }
 
 func problemError(c echo.Context, p models.MessageProblem) error {
