@@ -47,20 +47,17 @@ func (f *DeliveryFilter) query(db *gorm.DB) (*gorm.DB, error) {
 		// Walk the account's matching deliveries newest first by the index
 		// that leads with the most selective filter given, (app_id, X, id),
 		// and stop at the page's last row (migration 11 has the indexes).
-		// Ordering by every column of the index (the first ones fixed by
-		// equality) makes MariaDB read it as a range from the keyset bound
-		// down: otherwise it reads by "ref" from the newest row even below
-		// the bound (seconds deep in a large account) or intersects indexes
-		// and sorts.
-		idx, lead := deliveryIndex(f)
+		// Named, MariaDB reads it as a range from the keyset bound down:
+		// otherwise it reads by "ref" from the newest row even below the
+		// bound (seconds deep in a large account) or intersects indexes and
+		// sorts. The order names app_id and id only: with status in it,
+		// MariaDB sorts every matching row (the connection's collation is
+		// not the column's, so status = ? does not fix its order for it).
 		if IsMySQL(db) {
-			q = q.Table("deliveries FORCE INDEX (" + idx + ")")
+			q = q.Table("deliveries FORCE INDEX (" + deliveryIndex(f) + ")")
 		}
 		q = q.Where("app_id = ?", f.AppID)
 		order = "app_id DESC, id DESC"
-		if lead != "" {
-			order = "app_id DESC, " + lead + " DESC, id DESC"
-		}
 	}
 	if f.TemplateID != 0 {
 		q = q.Where("template_id = ?", f.TemplateID)
@@ -107,21 +104,20 @@ func (f *DeliveryFilter) query(db *gorm.DB) (*gorm.DB, error) {
 	return q.Order(order), nil
 }
 
-// deliveryIndex picks the index an account's filtered list is read by and
-// the column it leads with after app_id ("" for ix_deliveries_app): an
-// errcode is rarer than a status, a status than a template. The other
+// deliveryIndex picks the index an account's filtered list is read by:
+// an errcode is rarer than a status, a status than a template. The other
 // filters are checked on the rows read; a list narrowed only by source or
 // API key still reads the account's rows until its page is full.
-func deliveryIndex(f *DeliveryFilter) (index, lead string) {
+func deliveryIndex(f *DeliveryFilter) string {
 	switch {
 	case f.ErrCode != nil:
-		return "ix_deliveries_app_errcode", "errcode"
+		return "ix_deliveries_app_errcode"
 	case f.Status != "":
-		return "ix_deliveries_app_status", "status"
+		return "ix_deliveries_app_status"
 	case f.TemplateID != 0:
-		return "ix_deliveries_app_tpl", "template_id"
+		return "ix_deliveries_app_tpl"
 	}
-	return "ix_deliveries_app", ""
+	return "ix_deliveries_app"
 }
 
 // idSlack widens id bounds found from times: rows queued in the same

@@ -210,8 +210,9 @@ func TestListDeliveriesByFilterIndex(t *testing.T) {
 				continue
 			}
 			var plan []struct {
-				Key  *string
-				Type *string
+				Key   *string
+				Type  *string
+				Extra *string
 			}
 			if err := db.Raw("EXPLAIN " + capture.last).Scan(&plan).Error; err != nil {
 				t.Fatalf("%s: EXPLAIN %s: %v", tc.name, capture.last, err)
@@ -221,6 +222,9 @@ func TestListDeliveriesByFilterIndex(t *testing.T) {
 			wantType := "range"
 			if f.Before == 0 {
 				wantType = "ref" // the first page: from the newest entry of (app, value)
+			}
+			if len(plan) == 1 && plan[0].Extra != nil && strings.Contains(*plan[0].Extra, "filesort") {
+				t.Fatalf("%s: sorts the matching rows (%s) for %s", tc.name, *plan[0].Extra, capture.last)
 			}
 			if len(plan) != 1 || plan[0].Key == nil || *plan[0].Key != tc.index || plan[0].Type == nil || *plan[0].Type != wantType {
 				k, ty := "", ""

@@ -164,9 +164,9 @@ func TestSupportBenchMariaDB(t *testing.T) {
 		}
 		report(t, "deliveries list: "+k, q)
 	}
-	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_status) WHERE app_id = ? AND status = 'failed' AND id < ? ORDER BY app_id DESC, status DESC, id DESC LIMIT 51", appID, maxID/2)
-	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_errcode) WHERE app_id = ? AND errcode = 40037 ORDER BY app_id DESC, errcode DESC, id DESC LIMIT 51", appID)
-	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_tpl) WHERE app_id = ? AND template_id = 1 AND id < ? ORDER BY app_id DESC, template_id DESC, id DESC LIMIT 51", appID, maxID/2)
+	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_status) WHERE app_id = ? AND status = 'failed' AND id < ? ORDER BY app_id DESC, id DESC LIMIT 51", appID, maxID/2)
+	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_errcode) WHERE app_id = ? AND errcode = 40037 ORDER BY app_id DESC, id DESC LIMIT 51", appID)
+	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_tpl) WHERE app_id = ? AND template_id = 1 AND id < ? ORDER BY app_id DESC, id DESC LIMIT 51", appID, maxID/2)
 	explain(t, db, "EXPLAIN SELECT * FROM deliveries WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT 51 -- without the hint", appID, maxID/2)
 	explain(t, db, "EXPLAIN SELECT * FROM deliveries WHERE user_id = 4242 ORDER BY id DESC LIMIT 51")
 	explain(t, db, "EXPLAIN SELECT * FROM subscription_events WHERE user_id = 4242 ORDER BY id DESC LIMIT 51")
