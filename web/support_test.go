@@ -423,3 +423,42 @@ func TestInterruptedImportShownAndRerun(t *testing.T) {
 		}
 	})
 }
+
+// The user page names who made each console test send (looked up for the
+// whole page at once), and the credit form is read for admins only.
+func TestUserPageNamesTestSenders(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		f := newSupportFixture(t, db)
+		alice := f.user(t, "o_alice", "")
+		for i, who := range []string{"ann@example.com", "bo@example.com", ""} {
+			d := f.delivery(t, alice, time.Now().Add(time.Duration(i)*time.Second), map[string]any{"status": models.DeliveryDelivered})
+			if who == "" {
+				continue // no audit entry: named by nobody
+			}
+			if err := models.Audit(ctx, db, models.Actor{Email: who}, "template.test_send", "template", f.tpl.TemplateID,
+				map[string]any{"app": f.a.AppID, "openid": "o_alice", "delivery": d.ID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, role := range []models.Role{models.RoleSupport, models.RoleAdmin} {
+			c := f.app.signedIn(mustStaff(t, db, string(role)+"-viewer@example.com", role))
+			c.lang = "en"
+			r := c.get("/users/" + id(alice.ID))
+			want(t, r, http.StatusOK)
+			body := r.doc(t).Text()
+			for _, who := range []string{"ann@example.com", "bo@example.com"} {
+				if !strings.Contains(body, "Console test send by "+who) {
+					t.Fatalf("%s: the page does not name %s", role, who)
+				}
+			}
+			if strings.Count(body, "Console test send by") != 2 {
+				t.Fatalf("%s: %d test senders named, want 2", role, strings.Count(body, "Console test send by"))
+			}
+			form := r.doc(t).Find(`select[name="template"]`).Length()
+			if (role == models.RoleAdmin) != (form == 1) {
+				t.Fatalf("%s: %d credit forms", role, form)
+			}
+		}
+	})
+}
