@@ -148,14 +148,16 @@ func RevokeAPIKey(ctx context.Context, db *gorm.DB, id int64, now time.Time) (bo
 // written yet, so the keys page shows exact figures; another instance's
 // calls appear within its flush interval.
 type APIKeyUsage struct {
-	db    *gorm.DB
-	every time.Duration
-	mu    sync.Mutex
-	use   map[int64]KeyUse
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-	onErr func(error)
+	db      *gorm.DB
+	every   time.Duration
+	flushMu sync.Mutex // one flush at a time
+	mu      sync.Mutex
+	use     map[int64]KeyUse
+	writing map[int64]KeyUse // taken by the flush under way, not written yet
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	onErr   func(error)
 }
 
 // KeyUse is the calls made with a key and the last one's time.
@@ -170,13 +172,11 @@ func NewAPIKeyUsage(db *gorm.DB, every time.Duration, onErr func(error)) *APIKey
 	if every <= 0 {
 		every = 2 * time.Second
 	}
-	u := &APIKeyUsage{db: db, every: every, use: map[int64]KeyUse{}, stop: make(chan struct{}), done: make(chan struct{}), onErr: onErr}
+	u := &APIKeyUsage{db: db, every: every, use: map[int64]KeyUse{}, writing: map[int64]KeyUse{},
+		stop: make(chan struct{}), done: make(chan struct{}), onErr: onErr}
 	go u.loop()
 	return u
 }
-
-// Every is the flush interval: the most a stored count lags behind.
-func (u *APIKeyUsage) Every() time.Duration { return u.every }
 
 // Count records one call with key id at now.
 func (u *APIKeyUsage) Count(id int64, now time.Time) {
@@ -194,7 +194,15 @@ func (u *APIKeyUsage) Count(id int64, now time.Time) {
 func (u *APIKeyUsage) Pending(id int64) KeyUse {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.use[id]
+	return merge(u.use[id], u.writing[id])
+}
+
+func merge(a, b KeyUse) KeyUse {
+	a.Calls += b.Calls
+	if b.Last.After(a.Last) {
+		a.Last = b.Last
+	}
+	return a
 }
 
 func (u *APIKeyUsage) loop() {
@@ -217,26 +225,24 @@ func (u *APIKeyUsage) loop() {
 
 // Flush writes the counted calls now. What fails to be written is kept.
 func (u *APIKeyUsage) Flush(ctx context.Context) error {
+	u.flushMu.Lock()
+	defer u.flushMu.Unlock()
 	u.mu.Lock()
 	batch := u.use
-	u.use = map[int64]KeyUse{}
+	u.use, u.writing = map[int64]KeyUse{}, batch
 	u.mu.Unlock()
 	var errs []error
 	for id, k := range batch {
 		err := u.db.WithContext(ctx).Exec(`UPDATE api_keys SET calls = calls + ?,
 			last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END WHERE id = ?`,
 			k.Calls, k.Last, k.Last, id).Error
+		u.mu.Lock()
+		delete(u.writing, id)
 		if err != nil {
 			errs = append(errs, err)
-			u.mu.Lock()
-			back := u.use[id]
-			back.Calls += k.Calls
-			if k.Last.After(back.Last) {
-				back.Last = k.Last
-			}
-			u.use[id] = back
-			u.mu.Unlock()
+			u.use[id] = merge(u.use[id], k) // kept for the next flush
 		}
+		u.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
