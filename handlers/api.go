@@ -23,6 +23,9 @@ type API struct {
 	Env
 	// Queue queues messages and wakes the delivery engine.
 	Queue Enqueuer
+	// Usage counts calls per key in memory and writes them every few
+	// seconds (nil: each call updates its key's row at once).
+	Usage *models.APIKeyUsage
 }
 
 // APIError is an error answered as {"error":{"code","message","field"}}.
@@ -140,7 +143,7 @@ func (h *API) Auth(next echo.HandlerFunc) echo.HandlerFunc {
 			return apiErr(http.StatusUnauthorized, "unauthorized", "")
 		}
 		ctx := c.Request().Context()
-		k, err := models.AuthenticateAPIKey(ctx, h.DB, strings.TrimSpace(token))
+		k, app, err := models.AuthenticateAPIKeyApp(ctx, h.DB, strings.TrimSpace(token))
 		if errors.Is(err, models.ErrNotFound) {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="minipush", error="invalid_token"`)
 			return apiErr(http.StatusUnauthorized, "invalid_key", "")
@@ -148,11 +151,9 @@ func (h *API) Auth(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		app, err := models.GetApp(ctx, h.DB, k.AppID)
-		if err != nil {
-			return err
-		}
-		if err := models.TouchAPIKey(ctx, h.DB, k.ID, h.Now()); err != nil {
+		if h.Usage != nil {
+			h.Usage.Count(k.ID, h.Now())
+		} else if err := models.TouchAPIKey(ctx, h.DB, k.ID, h.Now()); err != nil {
 			return err
 		}
 		if app.Disabled {

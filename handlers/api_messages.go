@@ -36,6 +36,8 @@ type apiMessage struct {
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 	Data           map[string]string `json:"data"`
 	Page           string            `json:"page"`
+	MPState        string            `json:"miniprogram_state"`
+	Lang           string            `json:"lang"`
 	Attempts       int               `json:"attempts"`
 	ErrCode        int               `json:"errcode"`
 	ErrMsg         string            `json:"errmsg,omitempty"`
@@ -55,10 +57,13 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-func messageJSON(d *models.Delivery, wxTemplateID, lang string) apiMessage {
+// messageJSON is a message as the API answers it; app gives the
+// miniprogram_state and lang of a message that did not set its own.
+func messageJSON(d *models.Delivery, app *models.App, wxTemplateID, lang string) apiMessage {
 	data, _ := d.DataMap()
+	mpState, mpLang := models.SendSettings(d, app)
 	m := apiMessage{ID: d.ID, Status: d.Status, Reason: d.Reason, TemplateID: wxTemplateID, OpenID: d.OpenID, Data: data,
-		Page: d.Page, Attempts: d.Attempts, ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, QueuedAt: d.QueuedAt.UTC(),
+		Page: d.Page, MPState: mpState, Lang: mpLang, Attempts: d.Attempts, ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, QueuedAt: d.QueuedAt.UTC(),
 		CalledAt: utcPtr(d.CalledAt), SentAt: utcPtr(d.SentAt), SettledAt: utcPtr(d.SettledAt)}
 	if d.IdempotencyKey != nil {
 		m.IdempotencyKey = *d.IdempotencyKey
@@ -129,12 +134,6 @@ func (h *API) SendMessage(c echo.Context) error {
 		return apiErr(http.StatusUnprocessableEntity, "invalid_choice", "miniprogram_state", "developer, trial, formal")
 	case b.Lang != "" && !wechatLangs[b.Lang]:
 		return apiErr(http.StatusUnprocessableEntity, "invalid_choice", "lang", "zh_CN, en_US, zh_HK, zh_TW")
-	// The engine sends with the account's settings; a different one per
-	// message is refused rather than silently ignored.
-	case b.MiniprogramState != "" && b.MiniprogramState != string(app.MPState):
-		return apiErr(http.StatusUnprocessableEntity, "per_message_unsupported", "miniprogram_state", app.MPState)
-	case b.Lang != "" && b.Lang != app.Lang:
-		return apiErr(http.StatusUnprocessableEntity, "per_message_unsupported", "lang", app.Lang)
 	}
 	ctx := c.Request().Context()
 	if d, err := models.GetDeliveryByIdempotencyKey(ctx, h.DB, app.ID, idem); err == nil {
@@ -152,11 +151,11 @@ func (h *API) SendMessage(c echo.Context) error {
 	if tpl.Status != models.TemplateActive {
 		return apiErr(http.StatusUnprocessableEntity, "template_deleted", "template_id")
 	}
-	u, userField, err := h.messageUser(c, app.ID, &b)
+	u, sub, userField, err := h.messageUser(c, app.ID, tpl.ID, &b)
 	if err != nil {
 		return err
 	}
-	probs, err := models.CheckMessage(ctx, h.DB, tpl, u, data, userField)
+	probs, err := models.CheckMessageFor(tpl, u, sub, data, userField)
 	if err != nil {
 		return err
 	}
@@ -165,33 +164,31 @@ func (h *API) SendMessage(c echo.Context) error {
 	}
 	keyID := key.ID
 	d, created, err := h.Queue.Enqueue(ctx, models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: tpl.ID, OpenID: u.OpenID,
-		APIKeyID: &keyID, IdempotencyKey: idem, Page: b.Page, Data: data})
+		APIKeyID: &keyID, IdempotencyKey: idem, Page: b.Page, Data: data, MPState: b.MiniprogramState, Lang: b.Lang})
 	if err != nil {
 		return err
 	}
 	if !created { // a concurrent retry of the same key won the race
 		return h.replay(c, d, &b, data)
 	}
-	return c.JSON(http.StatusAccepted, messageJSON(d, tpl.TemplateID, apiLang(c)))
+	return c.JSON(http.StatusAccepted, messageJSON(d, app, tpl.TemplateID, apiLang(c)))
 }
 
-func (h *API) messageUser(c echo.Context, appID int64, b *apiMessageBody) (*models.User, string, error) {
-	ctx := c.Request().Context()
-	if b.OpenID != "" {
-		u, err := models.GetUserByOpenID(ctx, h.DB, appID, b.OpenID)
-		if errors.Is(err, models.ErrNotFound) {
-			return nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", "openid")
-		}
-		return u, "openid", err
+// messageUser finds the message's user (by openid or business id) with
+// their subscription to the template.
+func (h *API) messageUser(c echo.Context, appID, templateID int64, b *apiMessageBody) (*models.User, *models.Subscription, string, error) {
+	field, value := "openid", b.OpenID
+	if b.OpenID == "" {
+		field, value = "business_id", b.BusinessID
 	}
-	u, err := models.GetUserByBusinessID(ctx, h.DB, appID, b.BusinessID)
+	u, sub, err := models.MessageRecipient(c.Request().Context(), h.DB, appID, field, value, templateID)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
-		return nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", "business_id")
+		return nil, nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", field)
 	case errors.Is(err, models.ErrAmbiguous):
-		return nil, "", apiErr(http.StatusUnprocessableEntity, "business_id_ambiguous", "business_id")
+		return nil, nil, "", apiErr(http.StatusUnprocessableEntity, "business_id_ambiguous", field)
 	}
-	return u, "business_id", err
+	return u, sub, field, err
 }
 
 func problemError(c echo.Context, p models.MessageProblem) error {
@@ -209,6 +206,7 @@ func problemError(c echo.Context, p models.MessageProblem) error {
 // message when the request is the same, 409 when it differs.
 func (h *API) replay(c echo.Context, d *models.Delivery, b *apiMessageBody, data map[string]string) error {
 	ctx := c.Request().Context()
+	_, app := CurrentAPIKey(c)
 	tpl, err := models.GetTemplate(ctx, h.DB, d.TemplateID)
 	if err != nil {
 		return err
@@ -217,7 +215,7 @@ func (h *API) replay(c echo.Context, d *models.Delivery, b *apiMessageBody, data
 	if err != nil {
 		return err
 	}
-	same := tpl.TemplateID == b.TemplateID && d.Page == b.Page &&
+	same := tpl.TemplateID == b.TemplateID && d.Page == b.Page && d.MPState == b.MiniprogramState && d.Lang == b.Lang &&
 		((b.OpenID != "" && d.OpenID == b.OpenID) || (b.OpenID == "" && u.BusinessID == b.BusinessID))
 	if same {
 		// The engine stores the values it sent, {{attributes}} filled in.
@@ -228,7 +226,7 @@ func (h *API) replay(c echo.Context, d *models.Delivery, b *apiMessageBody, data
 		return apiErr(http.StatusConflict, "idempotency_key_reused", "Idempotency-Key")
 	}
 	c.Response().Header().Set("Idempotent-Replayed", "true")
-	return c.JSON(http.StatusOK, messageJSON(d, tpl.TemplateID, apiLang(c)))
+	return c.JSON(http.StatusOK, messageJSON(d, app, tpl.TemplateID, apiLang(c)))
 }
 
 // GetMessage answers one message of the key's account.
@@ -249,7 +247,7 @@ func (h *API) GetMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, messageJSON(d, tpl.TemplateID, apiLang(c)))
+	return c.JSON(http.StatusOK, messageJSON(d, app, tpl.TemplateID, apiLang(c)))
 }
 
 func renderAll(data map[string]string, attrs map[string]any) map[string]string {

@@ -272,9 +272,10 @@ func (h *API) GetUserMessages(c echo.Context) error {
 		ds = ds[:limit]
 		next = strconv.FormatInt(ds[len(ds)-1].ID, 10)
 	}
+	_, app := CurrentAPIKey(c)
 	out := make([]apiMessage, 0, len(ds))
 	for i := range ds {
-		out = append(out, messageJSON(&ds[i], tpls[ds[i].TemplateID].TemplateID, apiLang(c)))
+		out = append(out, messageJSON(&ds[i], app, tpls[ds[i].TemplateID].TemplateID, apiLang(c)))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"messages": out, "next_cursor": next})
 }

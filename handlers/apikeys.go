@@ -15,7 +15,12 @@ import (
 
 // APIKeys is the admin page for keys of the JSON API: create (shown once),
 // list, revoke.
-type APIKeys struct{ Env }
+type APIKeys struct {
+	Env
+	// Usage holds the calls counted in memory and not written yet (nil:
+	// every call is written at once).
+	Usage *models.APIKeyUsage
+}
 
 func (h *APIKeys) page(c echo.Context) views.Page {
 	return views.Page{Title: T(c, "nav.apikeys"), Nav: "apikeys",
@@ -40,6 +45,13 @@ func (h *APIKeys) data(c echo.Context, form views.APIKeyForm) (views.APIKeysData
 		return d, err
 	}
 	for _, k := range keys {
+		if h.Usage != nil { // this instance's calls not written yet
+			p := h.Usage.Pending(k.ID)
+			k.Calls += p.Calls
+			if p.Calls > 0 && (k.LastUsedAt == nil || p.Last.After(*k.LastUsedAt)) {
+				k.LastUsedAt = &p.Last
+			}
+		}
 		d.Rows = append(d.Rows, views.APIKeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, App: k.AppName + " (" + k.AppAppID + ")",
 			CreatedBy: k.CreatorEmail, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, Calls: k.Calls})
 	}

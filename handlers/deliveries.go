@@ -151,6 +151,17 @@ func (h *Deliveries) detail(c echo.Context, d *models.Delivery, form views.Settl
 	if err != nil {
 		return out, err
 	}
+	calls, err := models.ListDeliveryCalls(ctx, h.DB, d.ID)
+	if err != nil {
+		return out, err
+	}
+	for _, k := range calls {
+		cv := views.CallView{Attempt: k.Attempt, At: k.AnsweredAt, ErrCode: k.ErrCode, Reason: k.Reason, Next: k.NextAttemptAt}
+		if k.ErrCode != 0 { // WeChat's errmsg (with its rid); a Go error's text is not shown
+			cv.Explanation, cv.ErrMsg = wechat.Explain(k.ErrCode, Lang(c)), k.ErrMsg
+		}
+		out.Calls = append(out.Calls, cv)
+	}
 	for _, e := range ledger.SentEvents {
 		se := views.SentEventView{MsgID: strconv.FormatInt(e.MsgID, 10), ErrorCode: e.ErrorCode, ErrorStatus: e.ErrorStatus, At: e.EventTime, Received: e.CreatedAt}
 		if e.ErrorCode != 0 {

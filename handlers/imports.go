@@ -49,6 +49,10 @@ func (h *Imports) form(c echo.Context, f views.ImportForm) (views.ImportPage, er
 	}
 	p := views.ImportPage{Apps: apps, Form: f}
 	if appID, _ := strconv.ParseInt(f.App, 10, 64); appID != 0 {
+		// An import whose instance stopped shows as interrupted, not running.
+		if _, err := models.InterruptStaleImports(ctx, h.DB, h.Now()); err != nil {
+			return p, err
+		}
 		imps, err := models.ListImports(ctx, h.DB, appID, 20)
 		if err != nil {
 			return p, err
@@ -61,7 +65,7 @@ func (h *Imports) form(c echo.Context, f views.ImportForm) (views.ImportPage, er
 }
 
 func importView(imp *models.UserImport) views.ImportView {
-	return views.ImportView{ID: imp.ID, Filename: imp.Filename, Encoding: imp.Encoding, Status: imp.Status, Percent: imp.Percent(),
+	return views.ImportView{ID: imp.ID, AppID: imp.AppID, Filename: imp.Filename, Encoding: imp.Encoding, Status: imp.Status, Percent: imp.Percent(),
 		Rows: imp.TotalRows, Imported: imp.Imported, Rejected: imp.Rejected, Error: imp.Error, CreatedAt: imp.CreatedAt, FinishedAt: imp.FinishedAt}
 }
 
@@ -153,6 +157,10 @@ func (h *Imports) load(c echo.Context) (*models.UserImport, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
 		return nil, echo.NewHTTPError(http.StatusNotFound)
+	}
+	// Cut off by a stop of its instance: say so rather than "running".
+	if _, err := models.InterruptStaleImports(c.Request().Context(), h.DB, h.Now(), id); err != nil {
+		return nil, err
 	}
 	imp, err := models.GetImport(c.Request().Context(), h.DB, id)
 	return imp, NotFound(err)

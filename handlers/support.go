@@ -25,6 +25,8 @@ type supportLookups struct {
 	keys      map[int64]*models.APIKey
 	staff     map[int64]string
 	users     map[int64]*models.User
+	// testSenders: who made each console test send (prefetchTestSenders).
+	testSenders map[int64]string
 }
 
 func newLookups(ctx context.Context, db *gorm.DB) *supportLookups {
@@ -118,7 +120,11 @@ func (l *supportLookups) message(c echo.Context, d *models.Delivery) views.Messa
 			m.IdempotencyKey = *d.IdempotencyKey
 		}
 	default:
-		m.TestSentBy, _ = models.TestSendBy(l.ctx, l.db, t.TemplateID, d.ID)
+		if by, ok := l.testSenders[d.ID]; ok {
+			m.TestSentBy = by
+		} else {
+			m.TestSentBy, _ = models.TestSendBy(l.ctx, l.db, t.TemplateID, d.ID)
+		}
 	}
 	data, _ := d.DataMap()
 	labels := map[string]string{}
@@ -146,6 +152,29 @@ func (l *supportLookups) message(c echo.Context, d *models.Delivery) views.Messa
 		m.Values = append(m.Values, views.KeyValue{Key: k, Label: labels[k], Value: data[k]})
 	}
 	return m
+}
+
+// prefetchTestSenders looks up who made the console test sends among ds
+// in one query per template, for a page that shows many messages.
+func (l *supportLookups) prefetchTestSenders(ds []*models.Delivery) {
+	byTpl := map[int64][]int64{}
+	for _, d := range ds {
+		if d.Source() == models.DeliverySourceTest {
+			byTpl[d.TemplateID] = append(byTpl[d.TemplateID], d.ID)
+		}
+	}
+	if l.testSenders == nil {
+		l.testSenders = map[int64]string{}
+	}
+	for tplID, ids := range byTpl {
+		found, err := models.TestSendersBy(l.ctx, l.db, l.template(tplID).TemplateID, ids)
+		if err != nil {
+			continue // message() asks one by one
+		}
+		for _, id := range ids {
+			l.testSenders[id] = found[id] // "" when the log has none: known, not asked again
+		}
+	}
 }
 
 // event builds the view of one subscription event.

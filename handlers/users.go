@@ -100,15 +100,15 @@ func (h *Users) detail(c echo.Context, u *models.User, form views.AdjustForm) (v
 	a := l.app(u.AppID)
 	d := views.UserDetail{ID: u.ID, AppName: a.Name, AppID: a.AppID, OpenID: u.OpenID, UnionID: u.UnionID, BusinessID: u.BusinessID,
 		Attributes: attrRows(u), Tags: u.TagList(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Adjust: form}
-	subs, err := models.ListUserSubscriptions(ctx, h.DB, u.ID)
+	cur := models.TimelineCursor{}
+	cur.EventBefore, _ = strconv.ParseInt(c.QueryParam("ev"), 10, 64)
+	cur.DeliveryBefore, _ = strconv.ParseInt(c.QueryParam("dl"), 10, 64)
+	story, err := models.LoadUserStory(ctx, h.DB, u.ID, cur, 50)
 	if err != nil {
 		return d, err
 	}
-	accepts, rejects, err := models.LastAnswers(ctx, h.DB, u.ID)
-	if err != nil {
-		return d, err
-	}
-	for _, s := range subs {
+	accepts, rejects := story.Accepts, story.Rejects
+	for _, s := range story.Subs {
 		t := l.template(s.TemplateID)
 		row := views.SubRow{TemplateID: t.ID, WxID: t.TemplateID, Title: t.Title, Kind: t.Kind, Credits: s.Credits,
 			LongTerm: s.LongTerm, Status: s.Status, CanReceive: s.CanReceive(t.LongTerm())}
@@ -120,21 +120,23 @@ func (h *Users) detail(c echo.Context, u *models.User, form views.AdjustForm) (v
 		}
 		d.Subs = append(d.Subs, row)
 	}
-	tpls, err := models.ListTemplates(ctx, h.DB, models.TemplateFilter{AppID: u.AppID, Kind: models.TemplateOneTime})
-	if err != nil {
-		return d, err
+	if s := CurrentStaff(c); s != nil && s.Role == models.RoleAdmin { // the credit form is for admins only
+		tpls, err := models.ListTemplates(ctx, h.DB, models.TemplateFilter{AppID: u.AppID, Kind: models.TemplateOneTime})
+		if err != nil {
+			return d, err
+		}
+		for _, t := range tpls {
+			d.OneTimeTemplates = append(d.OneTimeTemplates, components.Option{Value: strconv.FormatInt(t.ID, 10), Label: t.Title + " (" + t.TemplateID + ")"})
+		}
 	}
-	for _, t := range tpls {
-		d.OneTimeTemplates = append(d.OneTimeTemplates, components.Option{Value: strconv.FormatInt(t.ID, 10), Label: t.Title + " (" + t.TemplateID + ")"})
+	var msgs []*models.Delivery
+	for _, it := range story.Timeline {
+		if it.Delivery != nil {
+			msgs = append(msgs, it.Delivery)
+		}
 	}
-	cur := models.TimelineCursor{}
-	cur.EventBefore, _ = strconv.ParseInt(c.QueryParam("ev"), 10, 64)
-	cur.DeliveryBefore, _ = strconv.ParseInt(c.QueryParam("dl"), 10, 64)
-	items, next, err := models.UserTimeline(ctx, h.DB, u.ID, cur, 50)
-	if err != nil {
-		return d, err
-	}
-	for _, it := range items {
+	l.prefetchTestSenders(msgs)
+	for _, it := range story.Timeline {
 		if it.Event != nil {
 			ev := l.event(it.Event)
 			d.Timeline = append(d.Timeline, views.TimelineRow{At: ev.At, Event: &ev})
@@ -143,7 +145,7 @@ func (h *Users) detail(c echo.Context, u *models.User, form views.AdjustForm) (v
 			d.Timeline = append(d.Timeline, views.TimelineRow{At: m.QueuedAt, Message: &m})
 		}
 	}
-	if next != nil {
+	if next := story.Next; next != nil {
 		d.Next = "/users/" + strconv.FormatInt(u.ID, 10) + "?ev=" + strconv.FormatInt(next.EventBefore, 10) +
 			"&dl=" + strconv.FormatInt(next.DeliveryBefore, 10) + "#timeline"
 	}

@@ -72,6 +72,11 @@ type Delivery struct {
 	SettledAt      *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+
+	// MPState and Lang are the message's own miniprogram_state and lang
+	// (migration 11; "": the account's, see SendSettings).
+	MPState string `gorm:"column:mp_state"`
+	Lang    string
 }
 
 // DataMap decodes the keyword values.
@@ -109,6 +114,9 @@ type NewDelivery struct {
 	// Data maps keyword keys to values; "{{name}}" in a value is replaced by
 	// the user's attribute name when the message is sent.
 	Data map[string]string
+	// MPState and Lang override the account's miniprogram_state and lang
+	// for this message ("": the account's).
+	MPState, Lang string
 	// NotBefore delays the first attempt; zero: now.
 	NotBefore time.Time
 }
@@ -127,7 +135,7 @@ func (nd *NewDelivery) row(now time.Time) (*Delivery, error) {
 		next = now
 	}
 	d := &Delivery{AppID: nd.AppID, RunID: nd.RunID, UserID: nd.UserID, TemplateID: nd.TemplateID, APIKeyID: nd.APIKeyID,
-		OpenID: nd.OpenID, Page: nd.Page, Data: string(b), Status: DeliveryQueued, NextAttemptAt: next,
+		OpenID: nd.OpenID, Page: nd.Page, Data: string(b), MPState: nd.MPState, Lang: nd.Lang, Status: DeliveryQueued, NextAttemptAt: next,
 		QueuedAt: now, CreatedAt: now, UpdatedAt: now}
 	if nd.IdempotencyKey != "" {
 		k := nd.IdempotencyKey
@@ -141,11 +149,8 @@ func (nd *NewDelivery) row(now time.Time) (*Delivery, error) {
 // delivery is returned with created false.
 func EnqueueDelivery(ctx context.Context, db *gorm.DB, nd NewDelivery) (*Delivery, bool, error) {
 	db = db.WithContext(ctx)
-	if nd.IdempotencyKey != "" {
-		if d, err := GetDeliveryByIdempotencyKey(ctx, db, nd.AppID, nd.IdempotencyKey); err == nil {
-			return d, false, nil
-		}
-	}
+	// A used idempotency key is found by the unique index refusing the
+	// insert (below): no look-up first, the API has made it already.
 	if nd.OpenID == "" {
 		u, err := GetUser(ctx, db, nd.UserID)
 		if err != nil {
@@ -161,9 +166,7 @@ func EnqueueDelivery(ctx context.Context, db *gorm.DB, nd NewDelivery) (*Deliver
 		if err := tx.Create(d).Error; err != nil {
 			return translate(err)
 		}
-		st := StatDeltas{}
-		st.Add(d.AppID, d.RunID, DeliveryQueued, "", 1)
-		return applyStats(tx, st)
+		return addQueuedSharded(tx, d.AppID, d.RunID, 1) // models/stat_shards.go
 	})
 	if errors.Is(err, ErrDuplicate) && nd.IdempotencyKey != "" {
 		existing, gerr := GetDeliveryByIdempotencyKey(ctx, db, nd.AppID, nd.IdempotencyKey)

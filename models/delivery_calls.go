@@ -42,3 +42,59 @@ func MarkCalled(ctx context.Context, db *gorm.DB, owner string, renew, chunk []i
 	})
 	return held, err
 }
+
+// DeliveryCall is one WeChat call for a delivery that did not end it: a
+// transient error retried later (-1, 45011, a connection cut before the
+// answer, a token refused), WeChat's daily quota (45009: retried after
+// midnight), another send to the user in flight (43108) or no access
+// token. The call that ended the delivery is the delivery row itself
+// (errcode, errmsg, called_at, sent_at): a message sent at the first try
+// writes nothing here. Migration 11.
+type DeliveryCall struct {
+	ID         int64
+	DeliveryID int64
+	Attempt    int    // the delivery's attempt this call was (as claimed)
+	ErrCode    int    `gorm:"column:errcode"`
+	ErrMsg     string `gorm:"column:errmsg"`
+	// Reason is what followed: ReasonRetry, ReasonQuota, ReasonUserBusy
+	// or ReasonNoToken.
+	Reason        string
+	NextAttemptAt *time.Time
+	// AnsweredAt is when the answer was recorded.
+	AnsweredAt time.Time
+}
+
+// TableName pins the table name.
+func (DeliveryCall) TableName() string { return "delivery_calls" }
+
+// LogRetriedCalls keeps, of the outcomes just recorded, the calls that
+// sent their delivery back to the queue. Outcomes of rows that never went
+// out (stopping before the request left) are not calls and are skipped.
+func LogRetriedCalls(ctx context.Context, db *gorm.DB, now time.Time, outs []Outcome) error {
+	var rows []DeliveryCall
+	for i := range outs {
+		o := &outs[i]
+		if o.Status != DeliveryQueued || (o.Uncount && o.Reason == ReasonRetry) || o.D == nil {
+			continue
+		}
+		c := DeliveryCall{DeliveryID: o.D.ID, Attempt: o.D.Attempts, ErrCode: o.ErrCode, ErrMsg: truncate(o.ErrMsg, 190),
+			Reason: o.Reason, AnsweredAt: now.UTC()}
+		if !o.NextAttemptAt.IsZero() {
+			next := o.NextAttemptAt.UTC()
+			c.NextAttemptAt = &next
+		}
+		rows = append(rows, c)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return db.WithContext(ctx).Create(&rows).Error
+}
+
+// ListDeliveryCalls returns a delivery's logged calls, oldest first (a
+// delivery makes at most a few: MaxAttempts bounds the retries).
+func ListDeliveryCalls(ctx context.Context, db *gorm.DB, deliveryID int64) ([]DeliveryCall, error) {
+	var out []DeliveryCall
+	err := db.WithContext(ctx).Where("delivery_id = ?", deliveryID).Order("id").Limit(500).Find(&out).Error
+	return out, err
+}

@@ -2,10 +2,13 @@ package models_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/models/dbtest"
@@ -110,6 +113,125 @@ func TestDeliveryIDAt(t *testing.T) {
 			got, err := models.DeliveryIDAt(db, base.Add(tc.at))
 			if err != nil || got != tc.want {
 				t.Errorf("at +%v: %d (%v), want %d", tc.at, got, err, tc.want)
+			}
+		}
+	})
+}
+
+// sqlCapture keeps the last SELECT on deliveries a GORM session ran, with
+// its values written in, to EXPLAIN it.
+type sqlCapture struct {
+	logger.Interface
+	last string
+}
+
+func (c *sqlCapture) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
+	if q, _ := fc(); strings.HasPrefix(q, "SELECT * FROM deliveries") || strings.HasPrefix(q, "SELECT * FROM `deliveries`") {
+		c.last = q
+	}
+}
+
+// A list filtered by errcode, status or template reads the index that
+// leads with it (migration 11), as a range from the keyset bound down on
+// MariaDB, and pages exactly like the unfiltered list.
+func TestListDeliveriesByFilterIndex(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		app, one, long, u := fixture(t, db)
+		type row struct {
+			id       int64
+			tpl      int64
+			status   string
+			errcode  int
+			fromTest bool
+		}
+		var rows []row
+		for i := 0; i < 60; i++ {
+			tpl := one.ID
+			if i%3 == 0 {
+				tpl = long.ID
+			}
+			d, _, err := models.EnqueueDelivery(ctx, db, models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: tpl, OpenID: u.OpenID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := row{id: d.ID, tpl: tpl, status: models.DeliveryDelivered}
+			switch {
+			case i%5 == 0:
+				r.status, r.errcode = models.DeliveryFailed, 43101
+			case i%7 == 0:
+				r.status, r.errcode = models.DeliveryQueued, -1
+			}
+			db.Model(&models.Delivery{}).Where("id = ?", d.ID).Updates(map[string]any{"status": r.status, "errcode": r.errcode})
+			rows = append(rows, r)
+		}
+		code, never, busy := 43101, 40037, -1
+		cases := []struct {
+			name  string
+			f     models.DeliveryFilter
+			match func(row) bool
+			index string
+		}{
+			{"errcode", models.DeliveryFilter{ErrCode: &code}, func(r row) bool { return r.errcode == code }, "ix_deliveries_app_errcode"},
+			{"errcode never seen", models.DeliveryFilter{ErrCode: &never}, func(r row) bool { return false }, "ix_deliveries_app_errcode"},
+			{"errcode -1, queued", models.DeliveryFilter{ErrCode: &busy, Status: models.DeliveryQueued}, func(r row) bool { return r.errcode == -1 }, "ix_deliveries_app_errcode"},
+			{"status", models.DeliveryFilter{Status: models.DeliveryDelivered}, func(r row) bool { return r.status == models.DeliveryDelivered }, "ix_deliveries_app_status"},
+			{"status and template", models.DeliveryFilter{Status: models.DeliveryFailed, TemplateID: long.ID},
+				func(r row) bool { return r.status == models.DeliveryFailed && r.tpl == long.ID }, "ix_deliveries_app_status"},
+			{"template", models.DeliveryFilter{TemplateID: one.ID}, func(r row) bool { return r.tpl == one.ID }, "ix_deliveries_app_tpl"},
+		}
+		for _, tc := range cases {
+			var want []int64
+			for i := len(rows) - 1; i >= 0; i-- {
+				if tc.match(rows[i]) {
+					want = append(want, rows[i].id)
+				}
+			}
+			capture := &sqlCapture{Interface: logger.Discard}
+			sess := db.Session(&gorm.Session{Logger: capture})
+			f := tc.f
+			f.AppID, f.Limit = app.ID, 4
+			var got []int64
+			for pages := 0; pages < 30; pages++ {
+				page, err := models.ListDeliveries(ctx, sess, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, idsOf(page)...)
+				if len(page) < f.Limit {
+					break
+				}
+				f.Before = page[len(page)-1].ID
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s: pages gave %v, want %v", tc.name, got, want)
+			}
+			if !models.IsMySQL(db) {
+				continue
+			}
+			var plan []struct {
+				Key   *string
+				Type  *string
+				Extra *string
+			}
+			if err := db.Raw("EXPLAIN " + capture.last).Scan(&plan).Error; err != nil {
+				t.Fatalf("%s: EXPLAIN %s: %v", tc.name, capture.last, err)
+			}
+			// The last page read had a keyset bound (id < Before) when the
+			// list had more than one page: then only a range starts there.
+			wantType := "range"
+			if f.Before == 0 {
+				wantType = "ref" // the first page: from the newest entry of (app, value)
+			}
+			if len(plan) == 1 && plan[0].Extra != nil && strings.Contains(*plan[0].Extra, "filesort") {
+				t.Fatalf("%s: sorts the matching rows (%s) for %s", tc.name, *plan[0].Extra, capture.last)
+			}
+			if len(plan) != 1 || plan[0].Key == nil || *plan[0].Key != tc.index || plan[0].Type == nil || *plan[0].Type != wantType {
+				k, ty := "", ""
+				if len(plan) > 0 && plan[0].Key != nil && plan[0].Type != nil {
+					k, ty = *plan[0].Key, *plan[0].Type
+				}
+				t.Fatalf("%s: plan key %q type %q for %s, want %s of %s", tc.name, k, ty, capture.last, wantType, tc.index)
 			}
 		}
 	})

@@ -20,12 +20,13 @@ type MessageProblem struct {
 	Attr  string // missing_attribute: the attribute named in {{…}}
 }
 
-// CheckMessage checks a message for a user before it is queued: every
+// CheckMessageFor checks a message for a user before it is queued: every
 // data key is a keyword of the template, every {{attribute}} exists on the
 // user, every value (after personalisation) keeps its keyword's rule, and
 // the user can receive the template now (a credit left, or a long-term
-// subscription). userField names the field that chose the user.
-func CheckMessage(ctx context.Context, db *gorm.DB, tpl *Template, u *User, data map[string]string, userField string) ([]MessageProblem, error) {
+// subscription: sub, as MessageRecipient reads it; nil: none). userField
+// names the field that chose the user.
+func CheckMessageFor(tpl *Template, u *User, sub *Subscription, data map[string]string, userField string) ([]MessageProblem, error) {
 	kws, err := tpl.KeywordList()
 	if err != nil {
 		return nil, err
@@ -77,11 +78,46 @@ func CheckMessage(ctx context.Context, db *gorm.DB, tpl *Template, u *User, data
 	if len(probs) > 0 {
 		return probs, nil
 	}
-	s, err := GetSubscription(ctx, db, u.ID, tpl.ID)
-	if errors.Is(err, ErrNotFound) || (err == nil && !s.CanReceive(tpl.LongTerm())) {
+	if sub == nil || !sub.CanReceive(tpl.LongTerm()) {
 		return []MessageProblem{{Code: "no_credit", Field: userField}}, nil
 	}
-	return nil, err
+	return nil, nil
+}
+
+// MessageRecipient finds an app's user by openid (field "openid") or by
+// business id (any other field; two users with it is ErrAmbiguous) with
+// the user's subscription to the template (nil: none), in one query: the
+// API reads both for every message.
+func MessageRecipient(ctx context.Context, db *gorm.DB, appID int64, field, value string, templateID int64) (*User, *Subscription, error) {
+	col := "business_id"
+	if field == "openid" {
+		col = "openid"
+	}
+	var rows []struct {
+		User
+		SubID       *int64 `gorm:"column:sub_id"`
+		SubCredits  int    `gorm:"column:sub_credits"`
+		SubLongTerm bool   `gorm:"column:sub_long_term"`
+		SubStatus   string `gorm:"column:sub_status"`
+	}
+	err := db.WithContext(ctx).Raw(`SELECT u.*, s.id AS sub_id, COALESCE(s.credits, 0) AS sub_credits,
+		COALESCE(s.long_term, 0) AS sub_long_term, COALESCE(s.status, '') AS sub_status
+		FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id AND s.template_id = ?
+		WHERE u.app_id = ? AND u.`+col+` = ? LIMIT 2`, templateID, appID, value).Scan(&rows).Error
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case len(rows) == 0:
+		return nil, nil, ErrNotFound
+	case len(rows) > 1:
+		return nil, nil, ErrAmbiguous
+	}
+	r := rows[0]
+	u := r.User
+	if r.SubID == nil {
+		return &u, nil, nil
+	}
+	return &u, &Subscription{ID: *r.SubID, UserID: u.ID, TemplateID: templateID, Credits: r.SubCredits, LongTerm: r.SubLongTerm, Status: r.SubStatus}, nil
 }
 
 // RenderValue replaces {{name}} in v with the attribute name; it returns
@@ -111,4 +147,18 @@ func RenderValue(v string, attrs map[string]any) (string, string) {
 		rest = rest[i+j+2:]
 	}
 	return sb.String(), ""
+}
+
+// SendSettings is the miniprogram_state and lang a delivery is sent with:
+// the message's own when it gave them (POST /api/v1/messages), else the
+// account's.
+func SendSettings(d *Delivery, a *App) (mpState, lang string) {
+	mpState, lang = string(a.MPState), a.Lang
+	if d.MPState != "" {
+		mpState = d.MPState
+	}
+	if d.Lang != "" {
+		lang = d.Lang
+	}
+	return mpState, lang
 }

@@ -33,10 +33,24 @@ var ddlTokens = map[string][2]string{ // token: {sqlite, mysql}
 	"{OPTIONS}": {"", " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
 }
 
+// A statement starting with {MYSQL} or {SQLITE} is run on that dialect only
+// (dialectSQL returns "" for the other), for the rare step the two cannot
+// share, such as changing a primary key.
 func dialectSQL(dialect, stmt string) string {
 	i := 0
 	if dialect == DialectMySQL {
 		i = 1
+	}
+	if rest, ok := strings.CutPrefix(stmt, "{MYSQL}"); ok {
+		if i == 0 {
+			return ""
+		}
+		stmt = rest
+	} else if rest, ok := strings.CutPrefix(stmt, "{SQLITE}"); ok {
+		if i == 1 {
+			return ""
+		}
+		stmt = rest
 	}
 	for tok, v := range ddlTokens {
 		stmt = strings.ReplaceAll(stmt, tok, v[i])
@@ -109,7 +123,11 @@ func Migrate(ctx context.Context, db *gorm.DB) (MigrateResult, error) {
 			}
 			step := func(tx *gorm.DB) error {
 				for i, s := range m.Statements {
-					if err := tx.Exec(dialectSQL(tx.Dialector.Name(), s)).Error; err != nil {
+					s = dialectSQL(tx.Dialector.Name(), s)
+					if s == "" {
+						continue // the other dialect's statement
+					}
+					if err := tx.Exec(s).Error; err != nil {
 						return fmt.Errorf("migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
 					}
 				}
@@ -138,15 +156,17 @@ func Migrate(ctx context.Context, db *gorm.DB) (MigrateResult, error) {
 		return res, run(db)
 	}
 	// GET_LOCK is per connection: hold one connection for the whole run.
+	// Lock names are global to the server: the database's name is part of
+	// it, so migrating one database does not hold up another's.
 	err := db.Connection(func(conn *gorm.DB) error {
 		var got *int
-		if err := conn.Raw("SELECT GET_LOCK('minipush_migrate', 60)").Scan(&got).Error; err != nil {
+		if err := conn.Raw("SELECT GET_LOCK(CONCAT('minipush_migrate:', DATABASE()), 60)").Scan(&got).Error; err != nil {
 			return err
 		}
 		if got == nil || *got != 1 {
 			return errors.New("another instance is migrating this database: timed out waiting for its lock")
 		}
-		defer conn.Exec("SELECT RELEASE_LOCK('minipush_migrate')")
+		defer conn.Exec("SELECT RELEASE_LOCK(CONCAT('minipush_migrate:', DATABASE()))")
 		return run(conn)
 	})
 	return res, err

@@ -2,7 +2,10 @@ package models
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strconv"
+	"sync"
 
 	"gorm.io/gorm"
 )
@@ -35,6 +38,13 @@ func UserTimeline(ctx context.Context, db *gorm.DB, userID int64, cur TimelineCu
 			return nil, nil, err
 		}
 	}
+	out, next := mergeTimeline(evs, dls, cur, limit)
+	return out, next, nil
+}
+
+// mergeTimeline merges one page of events and one of messages (each newest
+// first, up to limit+1) into at most limit lines and the next cursor.
+func mergeTimeline(evs []SubscriptionEvent, dls []Delivery, cur TimelineCursor, limit int) ([]TimelineItem, *TimelineCursor) {
 	out := make([]TimelineItem, 0, limit)
 	i, j := 0, 0
 	for len(out) < limit && (i < len(evs) || j < len(dls)) {
@@ -48,7 +58,7 @@ func UserTimeline(ctx context.Context, db *gorm.DB, userID int64, cur TimelineCu
 		}
 	}
 	if i == len(evs) && j == len(dls) {
-		return out, nil, nil
+		return out, nil
 	}
 	next := &TimelineCursor{EventBefore: cur.EventBefore, DeliveryBefore: cur.DeliveryBefore}
 	if i > 0 {
@@ -63,7 +73,81 @@ func UserTimeline(ctx context.Context, db *gorm.DB, userID int64, cur TimelineCu
 	if j == len(dls) {
 		next.DeliveryBefore = -1
 	}
-	return out, next, nil
+	return out, next
+}
+
+// UserStory is what a user's page reads: the user's subscriptions, the
+// last accept and reject per template, and a page of the timeline.
+type UserStory struct {
+	Subs             []Subscription
+	Accepts, Rejects map[int64]SubscriptionEvent
+	Timeline         []TimelineItem
+	Next             *TimelineCursor
+}
+
+// LoadUserStory reads a user's story with three queries run side by side
+// (subscriptions, a page of events, a page of messages: each an index
+// range of the user), so the page waits for the slowest rather than the
+// sum. The last accept and reject per template come from the events read
+// when those are all the user has (nearly always: a page holds limit),
+// else from one more query (LastAnswers).
+func LoadUserStory(ctx context.Context, db *gorm.DB, userID int64, cur TimelineCursor, limit int) (*UserStory, error) {
+	st := &UserStory{}
+	var evs []SubscriptionEvent
+	var dls []Delivery
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		st.Subs, errs[0] = ListUserSubscriptions(ctx, db, userID)
+	}()
+	go func() {
+		defer wg.Done()
+		if cur.EventBefore >= 0 {
+			evs, errs[1] = ListSubscriptionEvents(ctx, db, userID, cur.EventBefore, limit+1)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if cur.DeliveryBefore >= 0 {
+			dls, errs[2] = ListUserDeliveries(ctx, db, userID, cur.DeliveryBefore, limit+1)
+		}
+	}()
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	st.Timeline, st.Next = mergeTimeline(evs, dls, cur, limit)
+	if cur.EventBefore == 0 && len(evs) <= limit { // every event of the user is in evs
+		st.Accepts, st.Rejects = lastAnswersOf(evs)
+		return st, nil
+	}
+	var err error
+	st.Accepts, st.Rejects, err = LastAnswers(ctx, db, userID)
+	return st, err
+}
+
+// lastAnswersOf is LastAnswers over a user's events held in memory,
+// newest first.
+func lastAnswersOf(evs []SubscriptionEvent) (accepts, rejects map[int64]SubscriptionEvent) {
+	accepts, rejects = map[int64]SubscriptionEvent{}, map[int64]SubscriptionEvent{}
+	for _, e := range evs {
+		if e.TemplateID == nil {
+			continue
+		}
+		switch e.Kind {
+		case SubEventAccept:
+			if _, ok := accepts[*e.TemplateID]; !ok {
+				accepts[*e.TemplateID] = e
+			}
+		case SubEventReject, SubEventChange, SubEventBan:
+			if _, ok := rejects[*e.TemplateID]; !ok {
+				rejects[*e.TemplateID] = e
+			}
+		}
+	}
+	return accepts, rejects
 }
 
 // LastAnswers returns, per template, the user's latest accept and latest
@@ -109,4 +193,36 @@ func TestSendBy(ctx context.Context, db *gorm.DB, wxTemplateID string, deliveryI
 		return "", err
 	}
 	return emails[0], nil
+}
+
+// TestSendersBy returns who made the console test sends of a template
+// among deliveryIDs (delivery id → staff email; missing: not found), from
+// the audit log in one query rather than one TestSendBy per message.
+func TestSendersBy(ctx context.Context, db *gorm.DB, wxTemplateID string, deliveryIDs []int64) (map[int64]string, error) {
+	out := map[int64]string{}
+	if len(deliveryIDs) == 0 {
+		return out, nil
+	}
+	q := db.WithContext(ctx).Model(&AuditEntry{}).Select("staff_email, detail").
+		Where("object_type = ? AND object_id = ? AND action = ?", "template", wxTemplateID, "template.test_send")
+	or := db.Where("detail LIKE ?", "%\"delivery\":"+strconv.FormatInt(deliveryIDs[0], 10)+",%")
+	for _, id := range deliveryIDs[1:] {
+		or = or.Or("detail LIKE ?", "%\"delivery\":"+strconv.FormatInt(id, 10)+",%")
+	}
+	var rows []struct {
+		StaffEmail string
+		Detail     string
+	}
+	if err := q.Where(or).Limit(len(deliveryIDs) * 2).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		var d struct {
+			Delivery int64 `json:"delivery"`
+		}
+		if json.Unmarshal([]byte(r.Detail), &d) == nil && d.Delivery != 0 {
+			out[d.Delivery] = r.StaffEmail
+		}
+	}
+	return out, nil
 }

@@ -21,6 +21,15 @@ type importColumns struct {
 // batch's users replaced.
 func bulkUpsertUsers(ctx context.Context, db *gorm.DB, appID int64, in []UserInput, cols importColumns) error {
 	now := time.Now().UTC()
+	return retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
+		return bulkUpsertUsersTx(tx, appID, in, cols, now)
+	})
+}
+
+// bulkUpsertUsersTx is bulkUpsertUsers inside a transaction: every user of
+// in gives the fields cols names (and only those are written over an
+// existing user's).
+func bulkUpsertUsersTx(tx *gorm.DB, appID int64, in []UserInput, cols importColumns, now time.Time) error {
 	// Last row wins when a file names an openid twice in one batch.
 	pos := make(map[string]int, len(in))
 	rows := make([]User, 0, len(in))
@@ -64,46 +73,57 @@ func bulkUpsertUsers(ctx context.Context, db *gorm.DB, appID int64, in []UserInp
 	if cols.Tags {
 		update = append(update, "tags")
 	}
-	return retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
+	// SQLite's driver binds arguments in time quadratic in their number:
+	// smaller statements there.
+	chunk := 1000
+	if !IsMySQL(tx) {
+		chunk = 200
+	}
+	for start := 0; start < len(rows); start += chunk {
+		part := rows[start:min(start+chunk, len(rows))]
 		err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "app_id"}, {Name: "openid"}},
-			DoUpdates: clause.AssignmentColumns(update)}).Omit("id").Create(&rows).Error
-		if err != nil || !cols.Tags {
+			DoUpdates: clause.AssignmentColumns(update)}).Omit("id").Create(&part).Error
+		if err != nil {
 			return translate(err)
 		}
-		openids := make([]string, len(rows))
-		for i := range rows {
-			openids[i] = rows[i].OpenID
-		}
-		var ids []struct {
-			ID     int64
-			OpenID string `gorm:"column:openid"`
-		}
-		if err := tx.Raw("SELECT id, openid FROM users WHERE app_id = ? AND openid IN ?", appID, openids).Scan(&ids).Error; err != nil {
-			return err
-		}
-		userIDs := make([]int64, len(ids))
-		var tags []userTag
-		for i, r := range ids {
-			userIDs[i] = r.ID
-			for _, t := range uniqueStrings(in[lastIndex(in, r.OpenID)].Tags) {
-				tags = append(tags, userTag{AppID: appID, Tag: t, UserID: r.ID})
-			}
-		}
-		if err := tx.Exec("DELETE FROM user_tags WHERE user_id IN ?", userIDs).Error; err != nil {
-			return err
-		}
-		if len(tags) == 0 {
-			return nil
-		}
-		return translate(tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&tags, 1000).Error)
-	})
+	}
+	if !cols.Tags {
+		return nil
+	}
+	return replaceTags(tx, appID, in, rows)
 }
 
-func lastIndex(in []UserInput, openid string) int {
-	for i := len(in) - 1; i >= 0; i-- {
-		if in[i].OpenID == openid {
-			return i
+// replaceTags replaces the tag index (user_tags) of the users just
+// written with the tags in gives them.
+func replaceTags(tx *gorm.DB, appID int64, in []UserInput, rows []User) error {
+	openids := make([]string, len(rows))
+	for i := range rows {
+		openids[i] = rows[i].OpenID
+	}
+	var ids []struct {
+		ID     int64
+		OpenID string `gorm:"column:openid"`
+	}
+	if err := tx.Raw("SELECT id, openid FROM users WHERE app_id = ? AND openid IN ?", appID, openids).Scan(&ids).Error; err != nil {
+		return err
+	}
+	last := make(map[string]int, len(in)) // a file may name an openid twice: its last row wins
+	for i := range in {
+		last[in[i].OpenID] = i
+	}
+	userIDs := make([]int64, len(ids))
+	var tags []userTag
+	for i, r := range ids {
+		userIDs[i] = r.ID
+		for _, t := range uniqueStrings(in[last[r.OpenID]].Tags) {
+			tags = append(tags, userTag{AppID: appID, Tag: t, UserID: r.ID})
 		}
 	}
-	return 0
+	if err := tx.Exec("DELETE FROM user_tags WHERE user_id IN ?", userIDs).Error; err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	return translate(tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&tags, 1000).Error)
 }

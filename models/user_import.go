@@ -23,6 +23,10 @@ const (
 	ImportRunning = "running"
 	ImportDone    = "done"
 	ImportFailed  = "failed"
+	// ImportInterrupted: the instance running it stopped (shutdown, crash)
+	// before the end; rows already written stay. Staff upload the file
+	// again: imported rows are updated, not duplicated.
+	ImportInterrupted = "interrupted"
 )
 
 // File encodings an import reads.
@@ -50,11 +54,15 @@ type UserImport struct {
 	Error      string // a stable code when the whole file was refused
 	CreatedAt  time.Time
 	FinishedAt *time.Time
+	// UpdatedAt is the running import's heartbeat (migration 11): written
+	// with every batch and every importHeartbeat, so an import whose
+	// instance stopped is told from one still running.
+	UpdatedAt *time.Time
 }
 
 // Percent is how much of the file is read.
 func (i *UserImport) Percent() int {
-	if i.Status != ImportRunning {
+	if i.Status != ImportRunning && i.Status != ImportInterrupted {
 		return 100
 	}
 	if i.SizeBytes <= 0 {
@@ -65,8 +73,30 @@ func (i *UserImport) Percent() int {
 
 // CreateImport records an import about to run.
 func CreateImport(ctx context.Context, db *gorm.DB, imp *UserImport) error {
-	imp.Status, imp.CreatedAt = ImportRunning, time.Now().UTC()
+	now := time.Now().UTC()
+	imp.Status, imp.CreatedAt, imp.UpdatedAt = ImportRunning, now, &now
 	return translate(db.WithContext(ctx).Create(imp).Error)
+}
+
+// importHeartbeat is how often a running import says it is alive, and
+// ImportStaleAfter how long without a sign of life makes it interrupted.
+const (
+	importHeartbeat  = 5 * time.Second
+	ImportStaleAfter = 30 * time.Second
+)
+
+// InterruptStaleImports marks interrupted the running imports (all, or
+// those of ids) whose last sign of life is older than ImportStaleAfter:
+// their instance stopped mid-file. serve calls it at start-up; an
+// import's page calls it for that import. It returns how many it marked.
+func InterruptStaleImports(ctx context.Context, db *gorm.DB, now time.Time, ids ...int64) (int64, error) {
+	q := db.WithContext(ctx).Model(&UserImport{}).
+		Where("status = ? AND COALESCE(updated_at, created_at) < ?", ImportRunning, now.Add(-ImportStaleAfter).UTC())
+	if len(ids) > 0 {
+		q = q.Where("id IN ?", ids)
+	}
+	res := q.Updates(map[string]any{"status": ImportInterrupted, "finished_at": now.UTC()})
+	return res.RowsAffected, res.Error
 }
 
 // GetImport loads an import.
@@ -182,6 +212,8 @@ func validUTF8Prefix(b []byte) bool {
 // and each rejected row with its reason. Memory does not grow with the
 // file. The import row is finished (done or failed) before it returns.
 func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Reader, enc string) error {
+	stop := beatImport(db, imp.ID)
+	defer stop()
 	cr := &countingReader{r: file}
 	text, resolved, err := decodeImport(cr, enc)
 	if err != nil {
@@ -246,7 +278,8 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 		batch = batch[:0]
 		imp.DoneBytes = cr.n
 		return db.WithContext(ctx).Model(&UserImport{}).Where("id = ?", imp.ID).Updates(map[string]any{
-			"done_bytes": imp.DoneBytes, "total_rows": imp.TotalRows, "imported": imp.Imported, "rejected": imp.Rejected, "encoding": imp.Encoding}).Error
+			"done_bytes": imp.DoneBytes, "total_rows": imp.TotalRows, "imported": imp.Imported, "rejected": imp.Rejected,
+			"encoding": imp.Encoding, "updated_at": time.Now().UTC()}).Error
 	}
 	line := 1
 	for {
@@ -361,4 +394,25 @@ func finishImport(ctx context.Context, db *gorm.DB, imp *UserImport, status, cod
 	return db.WithContext(ctx).Model(&UserImport{}).Where("id = ?", imp.ID).Updates(map[string]any{
 		"status": status, "error": code, "report": report, "finished_at": now, "done_bytes": imp.DoneBytes,
 		"total_rows": imp.TotalRows, "imported": imp.Imported, "rejected": imp.Rejected, "encoding": imp.Encoding}).Error
+}
+
+// beatImport writes the import's heartbeat every importHeartbeat until
+// stop is called (a batch can wait on the database longer than that).
+func beatImport(db *gorm.DB, id int64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(importHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = db.Model(&UserImport{}).Where("id = ? AND status = ?", id, ImportRunning).Update("updated_at", time.Now().UTC()).Error
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // UserInput is what the business backend (API, CSV import) says about one
@@ -20,76 +19,43 @@ type UserInput struct {
 	Tags       []string       // nil: keep; empty clears
 }
 
-// UpsertUsers creates or updates the given users of an app in one
-// transaction and keeps their tags indexed. It returns how many were
-// created (the rest were updated).
+// UpsertUsers creates or updates the given users of an app (each openid
+// once) in one transaction and keeps their tags indexed, in a few
+// statements whatever their number: users giving the same fields are
+// written by one multi-row upsert (bulkUpsertUsersTx), so a batch of 1,000
+// is one count, one upsert and, with tags, one tag replacement. It returns
+// how many were created (the rest were updated).
 func UpsertUsers(ctx context.Context, db *gorm.DB, appID int64, in []UserInput) (created int, err error) {
 	if len(in) == 0 {
 		return 0, nil
 	}
+	var order []importColumns // groups in order of first appearance
+	groups := map[importColumns][]UserInput{}
+	openids := make([]string, len(in))
+	for i := range in {
+		u := &in[i]
+		openids[i] = u.OpenID
+		k := importColumns{UnionID: u.UnionID != nil, BusinessID: u.BusinessID != nil, Attributes: u.Attributes != nil, Tags: u.Tags != nil}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], *u)
+	}
 	now := time.Now().UTC()
 	err = retryTx(ctx, db.WithContext(ctx), func(tx *gorm.DB) error {
-		created = 0
-		for i := range in {
-			c, err := upsertUserTx(tx, appID, &in[i], now)
-			if err != nil {
+		var existing int64
+		if err := tx.Model(&User{}).Where("app_id = ? AND openid IN ?", appID, openids).Count(&existing).Error; err != nil {
+			return err
+		}
+		created = len(uniqueStrings(openids)) - int(existing)
+		for _, k := range order {
+			if err := bulkUpsertUsersTx(tx, appID, groups[k], k, now); err != nil {
 				return err
-			}
-			if c {
-				created++
 			}
 		}
 		return nil
 	})
 	return created, err
-}
-
-func upsertUserTx(tx *gorm.DB, appID int64, u *UserInput, now time.Time) (bool, error) {
-	row := &User{AppID: appID, OpenID: u.OpenID, Attributes: "{}", Tags: "[]", CreatedAt: now, UpdatedAt: now}
-	res := insertIgnore(tx).Create(row)
-	if res.Error != nil {
-		return false, translate(res.Error)
-	}
-	created := res.RowsAffected == 1
-	var id int64
-	if err := tx.Raw("SELECT id FROM users WHERE app_id = ? AND openid = ?", appID, u.OpenID).Scan(&id).Error; err != nil {
-		return false, err
-	}
-	if id == 0 {
-		return false, errors.New("upsert user: row vanished")
-	}
-	set := map[string]any{"updated_at": now}
-	if u.UnionID != nil {
-		set["unionid"] = *u.UnionID
-	}
-	if u.BusinessID != nil {
-		set["business_id"] = *u.BusinessID
-	}
-	if u.Attributes != nil {
-		b, err := json.Marshal(u.Attributes)
-		if err != nil {
-			return false, err
-		}
-		set["attributes"] = string(b)
-	}
-	if u.Tags != nil {
-		tags := uniqueStrings(u.Tags)
-		b, _ := json.Marshal(tags)
-		set["tags"] = string(b)
-		if err := tx.Exec("DELETE FROM user_tags WHERE user_id = ?", id).Error; err != nil {
-			return false, err
-		}
-		if len(tags) > 0 {
-			rows := make([]userTag, len(tags))
-			for i, t := range tags {
-				rows[i] = userTag{AppID: appID, Tag: t, UserID: id}
-			}
-			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
-				return false, translate(err)
-			}
-		}
-	}
-	return created, tx.Model(&User{}).Where("id = ?", id).Updates(set).Error
 }
 
 type userTag struct {

@@ -225,6 +225,11 @@ func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
 		e.log.Error("recording WeChat's answers failed: the deliveries will be settled by sent events", "count", len(rows), "err", err)
 		return
 	}
+	// The calls that sent a delivery back to the queue, for the delivery
+	// page (models/delivery_calls.go); nothing when every call ended its delivery.
+	if err := models.LogRetriedCalls(ctx, e.db, now, outs); err != nil {
+		e.log.Warn("logging retried WeChat calls failed", "err", err)
+	}
 	var quotaUntil time.Time
 	for i := range outs {
 		o := &outs[i]
@@ -245,8 +250,9 @@ func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
 func (e *Engine) sendOne(st *appState, d *models.Delivery) models.Outcome {
 	t := e.state.template(d.TemplateID)
 	data, _ := d.DataMap()
+	mpState, lang := models.SendSettings(d, &st.app) // the message's own, else the account's
 	req := wechat.SendRequest{ToUser: d.OpenID, TemplateID: t.wxID, Page: d.Page, Data: data,
-		MiniprogramState: string(st.app.MPState), Lang: st.app.Lang}
+		MiniprogramState: mpState, Lang: lang}
 	start := time.Now()
 	msgID, err := st.client.Send(e.sendCtx, req)
 	e.m.latency.WithLabelValues(st.app.AppID).Observe(time.Since(start).Seconds())

@@ -15,6 +15,8 @@ import (
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/models/dbtest"
+	"github.com/minipush/minipush/scheduler"
+	"github.com/minipush/minipush/web"
 )
 
 // apiResp is an answer of the JSON API.
@@ -356,7 +358,8 @@ func TestAPISendMessageOnceUnderConcurrentRetries(t *testing.T) {
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"`+strings.Repeat("长", 21)+`"}}`), 422, "invalid_value", "data.thing1")
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x","thing9":"y"}}`), 422, "unknown_keyword", "data.thing9")
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"{{nope}}"}}`), 422, "missing_attribute", "data.thing1")
-		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"},"lang":"en_US"}`), 422, "per_message_unsupported", "lang")
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"},"lang":"en"}`), 422, "invalid_choice", "lang")
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"},"miniprogram_state":"beta"}`), 422, "invalid_choice", "miniprogram_state")
 		wantAPI(t, callAPI(t, app, "PUT", "/users/o_bob", key, `{}`), 201)
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_bob","data":{"thing1":"x"}}`), 422, "no_credit", "openid")
 		var n int64
@@ -444,5 +447,195 @@ func TestAPISendMessageOnceUnderConcurrentRetries(t *testing.T) {
 		otherKey, _ := mustAPIKey(t, db, b.ID)
 		wantAPIError(t, callAPI(t, app, "GET", "/messages/"+id(int64(msgID)), otherKey, ""), 404, "message_not_found", "id")
 		wantAPIError(t, callAPI(t, app, "GET", "/users/o_alice", otherKey, ""), 404, "user_not_found", "openid")
+	})
+}
+
+// A message's own miniprogram_state and lang are stored on it and sent to
+// WeChat instead of the account's; a message without them is sent with the
+// account's. What the sandbox received is read off the wire.
+func TestAPIMessagePerMessageStateAndLang(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		rec := &sendRecorder{}
+		app := newTestApp(t, db, withEngineConfig(t, func(c *scheduler.Config) { c.HTTPClient = &http.Client{Transport: rec} }))
+		sb, a, tpl := pushApp(t, app, db, false, "json")
+		if err := models.UpdateAppFields(ctx, db, a.ID, map[string]any{"mp_state": "trial", "lang": "zh_TW"}); err != nil {
+			t.Fatal(err)
+		}
+		key, _ := mustAPIKey(t, db, a.ID)
+		wantAPI(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{}`), 201)
+		for i := 0; i < 2; i++ { // two taps reported by the mini program's backend: two credits
+			wantAPI(t, callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"o_alice","result":{"`+tpl+`":"accept"}}`), 200)
+		}
+		if err := sb.Grant(testAppID, "o_alice", tpl, 2); err != nil {
+			t.Fatal(err)
+		}
+		send := func(idem, body string) apiResp {
+			return callAPI(t, app, "POST", "/messages", key, body, "Idempotency-Key", idem)
+		}
+		own := `{"template_id":"` + tpl + `","openid":"o_alice","data":{"thing1":"own"},"miniprogram_state":"developer","lang":"en_US"}`
+		r := send("m-own", own)
+		wantAPI(t, r, 202)
+		m := r.json(t)
+		if m["miniprogram_state"] != "developer" || m["lang"] != "en_US" {
+			t.Fatalf("answer: %s", r.body)
+		}
+		ownID := int64(m["id"].(float64))
+		r = send("m-default", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"default"}}`)
+		wantAPI(t, r, 202)
+		if m := r.json(t); m["miniprogram_state"] != "trial" || m["lang"] != "zh_TW" {
+			t.Fatalf("answer without own settings: %s", r.body)
+		}
+		defID := int64(r.json(t)["id"].(float64))
+		// The same key with another lang is another request.
+		wantAPIError(t, send("m-own", strings.Replace(own, "en_US", "zh_CN", 1)), 409, "idempotency_key_reused", "Idempotency-Key")
+		wantAPI(t, send("m-own", own), 200)
+
+		sent := func(d *models.Delivery) bool {
+			return d.Status == models.DeliverySent || d.Status == models.DeliveryDelivered
+		}
+		d := waitDelivery(t, app, ownID, sent)
+		if d.MPState != "developer" || d.Lang != "en_US" {
+			t.Fatalf("stored: %q %q", d.MPState, d.Lang)
+		}
+		waitDelivery(t, app, defID, sent)
+		got := map[string]sentRequest{}
+		for _, s := range rec.all() {
+			got[s.Data["thing1"]["value"]] = s
+		}
+		if s := got["own"]; s.MiniprogramState != "developer" || s.Lang != "en_US" || s.ToUser != "o_alice" {
+			t.Fatalf("WeChat received for the message with its own settings: %+v (all %+v)", s, rec.all())
+		}
+		if s := got["default"]; s.MiniprogramState != "trial" || s.Lang != "zh_TW" {
+			t.Fatalf("WeChat received for the message without: %+v", s)
+		}
+		if n := sb.Count(testAppID, "o_alice", tpl); n != 2 {
+			t.Fatalf("sandbox accepted %d messages, want 2", n)
+		}
+	})
+}
+
+// With the key usage counted in memory (as serve does), every call is
+// still counted exactly: the keys page adds what is not written yet, a
+// flush writes it once, and closing writes the rest.
+func TestAPIKeyUsageCountedInMemoryExactly(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		usage := models.NewAPIKeyUsage(db, time.Hour, nil) // flushed by hand below
+		app := newTestApp(t, db, func(d *web.Deps) { d.APIKeyUsage = usage })
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		_, base := wxSandbox(t)
+		c := app.signedIn(boss)
+		a := createApp(t, c, db, base)
+		key, k := mustAPIKey(t, db, a.ID)
+		calls := func() string {
+			t.Helper()
+			r := c.get("/settings/apikeys")
+			if r.status != 200 {
+				t.Fatalf("keys page %d", r.status)
+			}
+			return strings.TrimSpace(r.doc(t).Find(`[data-testid="apikey-row-` + id(k.ID) + `"] td.num`).Text())
+		}
+		stored := func() *models.APIKey {
+			t.Helper()
+			got, err := models.GetAPIKey(ctx, db, k.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		var wg sync.WaitGroup
+		for i := 0; i < 40; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				callAPI(t, app, "GET", "/users/o_nobody", key, "") // a 404 is a call too
+			}()
+		}
+		wg.Wait()
+		if got := stored(); got.Calls != 0 || got.LastUsedAt != nil {
+			t.Fatalf("written before the flush: %d calls", got.Calls)
+		}
+		if got := calls(); got != "40" {
+			t.Fatalf("keys page shows %q calls before the flush, want 40", got)
+		}
+		if err := usage.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := stored(); got.Calls != 40 || got.LastUsedAt == nil {
+			t.Fatalf("after the flush: %d calls, last used %v", got.Calls, got.LastUsedAt)
+		}
+		if got := calls(); got != "40" {
+			t.Fatalf("keys page shows %q calls after the flush, want 40", got)
+		}
+		for i := 0; i < 5; i++ {
+			callAPI(t, app, "GET", "/users/o_nobody", key, "")
+		}
+		if err := usage.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := stored(); got.Calls != 45 {
+			t.Fatalf("after close: %d calls, want 45", got.Calls)
+		}
+	})
+}
+
+// POST /users:batch writes 1,000 users in a few statements (not one or
+// more per user), with fields kept per user as PUT does.
+func TestAPIUsersBatchInFewStatements(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		stats := &sqlStats{byShape: map[string][]time.Duration{}}
+		app := newTestApp(t, db.Session(&gorm.Session{Logger: stats}))
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		_, base := wxSandbox(t)
+		a := createApp(t, app.signedIn(boss), db, base)
+		key, _ := mustAPIKey(t, db, a.ID)
+		wantAPI(t, callAPI(t, app, "PUT", "/users/o_0", key, `{"unionid":"u_0","attributes":{"name":"张三"}}`), 201)
+
+		// Half the users give a business id and tags, half only attributes.
+		var sb strings.Builder
+		sb.WriteString(`{"users":[`)
+		for i := 0; i < 1000; i++ {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			if i%2 == 0 {
+				fmt.Fprintf(&sb, `{"openid":"o_%d","business_id":"cust-%d","tags":["t%d","all"]}`, i, i, i%3)
+			} else {
+				fmt.Fprintf(&sb, `{"openid":"o_%d","attributes":{"n":%d}}`, i, i)
+			}
+		}
+		sb.WriteString(`]}`)
+		stats.reset()
+		r := callAPI(t, app, "POST", "/users:batch", key, sb.String())
+		wantAPI(t, r, 200)
+		if m := r.json(t); m["created"] != float64(999) || m["updated"] != float64(1) {
+			t.Fatalf("batch counts: %s", r.body)
+		}
+		n := 0
+		for _, ds := range stats.byShape {
+			n += len(ds)
+		}
+		t.Logf("%d statements for a batch of 1,000 users (auth and key count included)", n)
+		if n > 20 {
+			t.Fatalf("%d statements for a batch of 1,000 users, want a few", n)
+		}
+		// o_0 kept its unionid and attributes and got the batch's fields.
+		u, err := models.GetUserByOpenID(ctx, db, a.ID, "o_0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.UnionID != "u_0" || u.BusinessID != "cust-0" || u.Attrs()["name"] != "张三" || strings.Join(u.TagList(), ",") != "t0,all" {
+			t.Fatalf("o_0 after the batch: %+v", u)
+		}
+		if u, _ := models.GetUserByOpenID(ctx, db, a.ID, "o_7"); u == nil || u.Attrs()["n"] != float64(7) || u.BusinessID != "" {
+			t.Fatalf("o_7 after the batch: %+v", u)
+		}
+		var tagged int64
+		db.Raw("SELECT COUNT(*) FROM user_tags WHERE app_id = ? AND tag = 'all'", a.ID).Scan(&tagged)
+		if tagged != 500 {
+			t.Fatalf("%d users indexed under tag all, want 500", tagged)
+		}
 	})
 }

@@ -199,24 +199,5 @@ func id(n int64) string { return strconv.FormatInt(n, 10) }
 
 // withEngine runs a delivery engine for the test app, as serve does.
 func withEngine(t *testing.T) func(*web.Deps) {
-	return func(d *web.Deps) {
-		e, err := scheduler.NewEngine(scheduler.Config{DB: d.DB, Sealer: d.Sealer, Logger: d.Logger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = e.Stop(ctx)
-		})
-		d.Events = e
-		w := models.NewSentEventWriter(d.DB)
-		t.Cleanup(w.Close)
-		d.SentEvents = w
-		d.Queue = e
-		d.Metrics = e.MetricsHandler()
-	}
+	return withEngineConfig(t, func(*scheduler.Config) {}) // support_calls_test.go
 }

@@ -28,7 +28,7 @@ func (s *Server) routes() {
 	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
 	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
 	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Queue: s.queue}
-	apiKeys := &handlers.APIKeys{Env: env}
+	apiKeys := &handlers.APIKeys{Env: env, Usage: s.keyUsage}
 	users := &handlers.Users{Env: env}
 	deliveries := &handlers.Deliveries{Env: env}
 	imports := &handlers.Imports{Env: env}
@@ -46,7 +46,7 @@ func (s *Server) routes() {
 	e.POST("/wx/push/:appid", wxpush.Receive)
 
 	// JSON API for business backends: API keys, not sessions or CSRF.
-	api := &handlers.API{Env: env, Queue: s.apiQueue}
+	api := &handlers.API{Env: env, Queue: s.apiQueue, Usage: s.keyUsage}
 	e.GET("/api/v1/openapi.json", api.OpenAPI)
 	v1 := e.Group("/api/v1", api.Errors, middleware.BodyLimit("1M"), api.Auth)
 	v1.PUT("/users/:openid", api.PutUser)

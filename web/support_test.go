@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -352,6 +353,112 @@ func TestTestSendUnknownUpdatesItself(t *testing.T) {
 		doc := r.doc(t)
 		if doc.Find(`[hx-get]`).Length() != 0 || doc.Find(`[data-testid="flash"].flash-success`).Length() != 1 {
 			t.Fatalf("after settling:\n%s", r.body)
+		}
+	})
+}
+
+// An import cut off by a stop (its heartbeat stale) is shown interrupted,
+// not running, with a way to import the file again; serve's start-up pass
+// marks every such import; one still beating stays running.
+func TestInterruptedImportShownAndRerun(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		f := newSupportFixture(t, db)
+		c := f.app.signedIn(mustStaff(t, db, "ops@example.com", models.RoleOperator))
+		mk := func(name string, beat time.Time) *models.UserImport {
+			imp := &models.UserImport{AppID: f.a.ID, Filename: name, SizeBytes: 1000}
+			if err := models.CreateImport(ctx, db, imp); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Model(imp).Updates(map[string]any{"updated_at": beat.UTC(), "done_bytes": 400, "imported": 500, "total_rows": 500}).Error; err != nil {
+				t.Fatal(err)
+			}
+			return imp
+		}
+		cut := mk("cut.csv", time.Now().Add(-time.Minute))
+		other := mk("other.csv", time.Now().Add(-2*time.Minute))
+		alive := mk("alive.csv", time.Now())
+
+		r := c.get("/users/imports/" + id(cut.ID))
+		if r.status != 200 {
+			t.Fatalf("import page %d", r.status)
+		}
+		doc := r.doc(t)
+		if st, _ := doc.Find(`[data-testid="import-progress"]`).Attr("data-status"); st != models.ImportInterrupted {
+			t.Fatalf("cut import shown %q", st)
+		}
+		if _, poll := doc.Find(`[data-testid="import-progress"]`).Attr("hx-get"); poll {
+			t.Fatal("an interrupted import is still polled")
+		}
+		href, _ := doc.Find(`[data-testid="import-rerun"]`).Attr("href")
+		if doc.Find(`[data-testid="import-interrupted"]`).Length() != 1 || href != "/users/import?app="+id(f.a.ID) {
+			t.Fatalf("no re-run offered: %q", href)
+		}
+		// Start-up: every stale import, not the live one.
+		if n, err := models.InterruptStaleImports(ctx, db, time.Now()); err != nil || n != 1 {
+			t.Fatalf("start-up pass marked %d (%v), want 1 (other.csv)", n, err)
+		}
+		for imp, want := range map[int64]string{other.ID: models.ImportInterrupted, alive.ID: models.ImportRunning} {
+			got, _ := models.GetImport(ctx, db, imp)
+			if got.Status != want {
+				t.Fatalf("import %d: %s, want %s", imp, got.Status, want)
+			}
+		}
+		// Importing the file again finishes it; users are not duplicated.
+		file := []byte("openid,姓名\no_a,甲\no_b,乙\n")
+		for i := 0; i < 2; i++ {
+			r = c.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "cut.csv", file)
+			if r.status != http.StatusSeeOther {
+				t.Fatalf("upload %d: %.300s", r.status, r.body)
+			}
+			n, _ := strconv.ParseInt(strings.TrimPrefix(r.header.Get("Location"), "/users/imports/"), 10, 64)
+			if imp := waitImport(t, db, n); imp.Status != models.ImportDone || imp.Imported != 2 {
+				t.Fatalf("re-run: %s, %d imported", imp.Status, imp.Imported)
+			}
+		}
+		var users int64
+		db.Model(&models.User{}).Where("app_id = ? AND openid IN ?", f.a.ID, []string{"o_a", "o_b"}).Count(&users)
+		if users != 2 {
+			t.Fatalf("%d users after importing the file twice, want 2", users)
+		}
+	})
+}
+
+// The user page names who made each console test send (looked up for the
+// whole page at once), and the credit form is read for admins only.
+func TestUserPageNamesTestSenders(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		f := newSupportFixture(t, db)
+		alice := f.user(t, "o_alice", "")
+		for i, who := range []string{"ann@example.com", "bo@example.com", ""} {
+			d := f.delivery(t, alice, time.Now().Add(time.Duration(i)*time.Second), map[string]any{"status": models.DeliveryDelivered})
+			if who == "" {
+				continue // no audit entry: named by nobody
+			}
+			if err := models.Audit(ctx, db, models.Actor{Email: who}, "template.test_send", "template", f.tpl.TemplateID,
+				map[string]any{"app": f.a.AppID, "openid": "o_alice", "delivery": d.ID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, role := range []models.Role{models.RoleSupport, models.RoleAdmin} {
+			c := f.app.signedIn(mustStaff(t, db, string(role)+"-viewer@example.com", role))
+			c.lang = "en"
+			r := c.get("/users/" + id(alice.ID))
+			want(t, r, http.StatusOK)
+			body := r.doc(t).Text()
+			for _, who := range []string{"ann@example.com", "bo@example.com"} {
+				if !strings.Contains(body, "Console test send by "+who) {
+					t.Fatalf("%s: the page does not name %s", role, who)
+				}
+			}
+			if strings.Count(body, "Console test send by") != 2 {
+				t.Fatalf("%s: %d test senders named, want 2", role, strings.Count(body, "Console test send by"))
+			}
+			form := r.doc(t).Find(`select[name="template"]`).Length()
+			if (role == models.RoleAdmin) != (form == 1) {
+				t.Fatalf("%s: %d credit forms", role, form)
+			}
 		}
 	})
 }

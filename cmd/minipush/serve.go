@@ -97,6 +97,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 			log.Info("migrated", "from", res.From, "to", res.To, "applied", res.Applied)
 		}
 	}
+	// A user import cut off by the last stop would show as running for ever.
+	if n, err := models.InterruptStaleImports(ctx, db, time.Now()); err != nil {
+		log.Warn("marking interrupted user imports failed", "err", err)
+	} else if n > 0 {
+		log.Warn("user imports interrupted by the last stop: staff can upload their files again", "count", n)
+	}
 	holder := models.NewInstanceID()
 	wx := wechat.DefaultHTTPClient()
 	runner, err := startJobs(db, sealer, loc, log, holder, wx)
@@ -113,8 +119,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return err
 	}
 	sentEvents := models.NewSentEventWriter(db)
+	keyUsage := models.NewAPIKeyUsage(db, 2*time.Second, func(err error) { log.Warn("writing API key usage failed; kept for the next try", "err", err) })
 	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version,
-		WeChatHTTP: wx, Jobs: runner, Events: engine, Queue: engine, SentEvents: sentEvents,
+		WeChatHTTP: wx, Jobs: runner, Events: engine, Queue: engine, SentEvents: sentEvents, APIKeyUsage: keyUsage,
 		Metrics: engine.MetricsHandler(), MetricsToken: os.Getenv("MINIPUSH_METRICS_TOKEN")})
 	err = srv.Start(ctx, *addr, func(a string) {
 		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version, "instance", holder)
@@ -125,6 +132,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	sentEvents.Close()
 	jctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if kerr := keyUsage.Close(jctx); kerr != nil {
+		log.Warn("API key usage at shutdown", "err", kerr)
+	}
 	if jerr := runner.Stop(jctx); jerr != nil {
 		log.Warn("jobs at shutdown", "err", jerr)
 	}
