@@ -24,6 +24,7 @@ Usage:
 
 Commands:
   serve          run the web console, the scheduled jobs and the delivery engine's send workers
+  demo           a living console with sample data and the sandbox as WeChat, nothing to set up
   migrate        apply database migrations and exit
   staff create   create a staff account (password read from stdin)
   apikey create  create a JSON API key for one account (printed once)
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case "serve":
 		err = cmdServe(ctx, args[1:], stderr, log)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr, log)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, log)
 	case "staff":
