@@ -40,14 +40,22 @@ Common settings (flag, or environment variable):
                              (generated into the data folder on SQLite when unset;
                              required on MySQL: openssl rand -base64 32)
 
+  --log-format MINIPUSH_LOG_FORMAT  log lines as text (default) or json; every request's
+                             lines carry its request_id, every job run's its run_id
+
 Run 'minipush <command> --help' for the flags of a command.
 `
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	args, format, err := logFormatArg(os.Args[1:], os.Getenv("MINIPUSH_LOG_FORMAT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "minipush:", err)
+		os.Exit(2)
+	}
+	log := newLogger(os.Stderr, format)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, log)
+	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr, log)
 	os.Exit(code)
 }
 
