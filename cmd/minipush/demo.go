@@ -30,6 +30,7 @@ type demoOptions struct {
 	Keep     bool   // keep the database folder on exit
 	Dir      string // parent of the throwaway folder ("": the system's temp dir)
 	Simulate bool   // run the background simulator
+	Pushed   int    // users whose taps go through WeChat's pushes (0: demoPushedUsers)
 	SimEvery time.Duration
 	Location *time.Location
 	Log      *slog.Logger // the console's and the engine's log
@@ -209,7 +210,7 @@ func startDemo(ctx context.Context, o demoOptions) (d *demo, err error) {
 	go func() { _ = d.hs.Serve(ln) }()
 
 	seed := &demoSeed{db: d.db, sb: d.sb, sealer: sealer, wx: wx, engine: d.engine, log: o.Log, loc: o.Location,
-		consoleURL: d.URL, sandboxURL: d.SandboxURL, users: o.Users}
+		consoleURL: d.URL, sandboxURL: d.SandboxURL, users: o.Users, pushed: o.Pushed}
 	if err = seed.run(ctx); err != nil {
 		return d, fmt.Errorf("seeding the demo: %w", err)
 	}

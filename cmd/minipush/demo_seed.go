@@ -71,6 +71,7 @@ type demoSeed struct {
 	consoleURL string
 	sandboxURL string
 	users      int
+	pushed     int // users whose taps the sandbox pushes (0: demoPushedUsers)
 
 	app       *models.App
 	Templates map[string]*models.Template // by scenario name

@@ -96,7 +96,11 @@ func (s *demoSeed) seedTaps(ctx context.Context) error {
 			s.LongTerm++
 		}
 	}
-	pushed := min(demoPushedUsers, len(profiles))
+	pushed := s.pushed
+	if pushed <= 0 {
+		pushed = demoPushedUsers
+	}
+	pushed = min(pushed, len(profiles))
 	if err := s.pushTaps(ctx, profiles[:pushed]); err != nil {
 		return err
 	}

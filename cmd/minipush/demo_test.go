@@ -20,12 +20,14 @@ import (
 // recurring campaign scheduled, and a simulator that keeps adding taps and
 // messages; on Close its folder is gone.
 func TestDemo(t *testing.T) {
-	users := 1500
+	// Both ways taps are seeded run in either mode: pushed by the
+	// sandbox, and applied in transactions.
+	users, pushed := 1500, 1000
 	if testing.Short() {
-		users = 300
+		users, pushed = 300, 150
 	}
 	ctx := context.Background()
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Users: users, Simulate: true, SimEvery: 100 * time.Millisecond, Dir: t.TempDir()})
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Users: users, Pushed: pushed, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +95,15 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("%d API messages in the ledger, %d sent", apiMsgs, d.Seed.APIMessages)
 	}
 
+	// Both seeding paths (taps pushed by the sandbox to /wx/push, and taps
+	// applied by the function that endpoint calls) leave the console
+	// holding what WeChat holds: per user and template, the same credits
+	// and long-term subscriptions, after the campaign and the API spent some.
+	demoCheckCredits(t, d, pushed)
+
 	// The simulator adds taps and messages, delivered over time.
+	d.sim = newDemoSim(d.Seed, 100*time.Millisecond)
+	d.sim.start()
 	count := func(q string) int64 {
 		var n int64
 		d.db.Raw(q).Scan(&n)
@@ -163,4 +173,51 @@ func demoGet(t *testing.T, c *http.Client, u string, want int) string {
 		t.Fatalf("GET %s: %d, want %d\n%.2000s", u, resp.StatusCode, want, b)
 	}
 	return string(b)
+}
+
+// demoCheckCredits compares every user's credits and long-term
+// subscriptions in the console with the sandbox's.
+func demoCheckCredits(t *testing.T, d *demo, pushed int) {
+	t.Helper()
+	var subs []struct {
+		OpenID     string `gorm:"column:openid"`
+		TemplateID string
+		Credits    int
+		LongTerm   bool
+	}
+	d.db.Raw(`SELECT u.openid, t.template_id, s.credits, s.long_term FROM subscriptions s
+		JOIN users u ON u.id = s.user_id JOIN templates t ON t.id = s.template_id`).Scan(&subs)
+	type key struct{ openid, tpl string }
+	have := map[key][2]int{}
+	for _, s := range subs {
+		have[key{s.OpenID, s.TemplateID}] = [2]int{s.Credits, boolInt(s.LongTerm)}
+	}
+	viaPush, applied, bad := 0, 0, 0
+	for i, o := range d.Seed.openids {
+		for _, tpl := range d.Seed.Templates {
+			c, lt := d.sb.Credits(demoAppID, o, tpl.TemplateID)
+			want := [2]int{c, boolInt(lt)}
+			if got := have[key{o, tpl.TemplateID}]; got != want {
+				bad++
+				if bad <= 5 {
+					t.Errorf("user %d %s, template %s: console credits/long-term %v, WeChat %v", i, o, tpl.Title, got, want)
+				}
+			}
+		}
+		if i < pushed {
+			viaPush++
+		} else {
+			applied++
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d user-template pairs differ (users pushed %d, applied %d)", bad, viaPush, applied)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
