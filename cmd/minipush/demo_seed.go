@@ -151,7 +151,7 @@ func (s *demoSeed) seedAccount(ctx context.Context) error {
 	now := time.Now().UTC()
 	s.app = &models.App{AppID: demoAppID, Name: demoAppName, SecretEnc: s.sealer.Seal(demoSecret), PushTokenEnc: s.sealer.Seal(demoPushToken),
 		AESKeyEnc: s.sealer.Seal(demoAESKey), PushMode: models.PushSafe, PushFormat: models.PushJSON, APIBaseURL: s.sandboxURL,
-		RateLimit: 500, Timezone: "Asia/Shanghai", QuietPolicy: models.QuietDefer, MPState: models.MPFormal, Lang: "zh_CN",
+		RateLimit: 1000, Timezone: "Asia/Shanghai", QuietPolicy: models.QuietDefer, MPState: models.MPFormal, Lang: "zh_CN",
 		SyncEveryHours: 6, CreatedAt: now, UpdatedAt: now}
 	if err := models.CreateApp(ctx, s.db, s.app); err != nil {
 		return err
