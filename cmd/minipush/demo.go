@@ -106,7 +106,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	printDemo(stdout, d)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "minipush demo: stopping...")
-	return d.Close()
+	err = d.Close()
+	if d.sim != nil {
+		fmt.Fprintf(stdout, "minipush demo: the simulator made %d taps and %d messages (%d errors)\n",
+			d.sim.Taps.Load(), d.sim.Messages.Load(), d.sim.Errors.Load())
+	}
+	return err
 }
 
 // printDemo prints where the demo is and how to sign in.

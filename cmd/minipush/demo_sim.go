@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,7 +52,7 @@ func (m *demoSim) start() {
 			for range 1 + r.IntN(3) {
 				if err := m.step(ctx, r, n); err != nil && ctx.Err() == nil {
 					m.Errors.Add(1)
-					m.seed.log.Debug("demo simulator", "err", err)
+					m.seed.log.Warn("demo simulator: a step failed", "err", err)
 				}
 			}
 		}
@@ -93,7 +94,7 @@ func (m *demoSim) step(ctx context.Context, r *rand.Rand, n int) error {
 	case "order_shipped":
 		data = map[string]string{"thing1": demoProducts[r.IntN(len(demoProducts))], "thing4": "京东物流", "character_string5": "JD" + now.Format("0102150405"), "phrase9": "已发货"}
 	case "payment":
-		if err := s.sendPayment(ctx, r, o, key); err != nil {
+		if err := retryNoCredit(func() error { return s.sendPayment(ctx, r, o, key) }); err != nil {
 			return err
 		}
 		m.Messages.Add(1)
@@ -101,9 +102,24 @@ func (m *demoSim) step(ctx context.Context, r *rand.Rand, n int) error {
 	case "new_message":
 		data = map[string]string{"name1": demoNicknames[r.IntN(len(demoNicknames))], "thing2": "你有一条新的私信，点击查看", "time3": now.Format("2006-01-02 15:04")}
 	}
-	if err := s.api(ctx, "POST", "/api/v1/messages", key, map[string]any{"template_id": tpl.TemplateID, "openid": o, "data": data}, nil); err != nil {
+	body := map[string]any{"template_id": tpl.TemplateID, "openid": o, "data": data}
+	if err := retryNoCredit(func() error { return s.api(ctx, "POST", "/api/v1/messages", key, body, nil) }); err != nil {
 		return err
 	}
 	m.Messages.Add(1)
 	return nil
+}
+
+// retryNoCredit sends once more, half a second later, when the API
+// answered no_credit: the mini program's report of a tap can pair with
+// WeChat's push of an earlier tap (one it never reported, within 10
+// minutes), and the new tap's credit then comes with its own push, a
+// moment later.
+func retryNoCredit(send func() error) error {
+	err := send()
+	if err != nil && strings.Contains(err.Error(), `"no_credit"`) {
+		time.Sleep(500 * time.Millisecond)
+		err = send()
+	}
+	return err
 }
