@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/wechat/sandbox"
@@ -47,7 +49,13 @@ func TestRetentionCostMariaDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// MINIPUSH_RETENTION_BENCH_REUSE=1 measures again on the rows a
+	// previous run left (with a smaller MINIPUSH_RETENTION_BENCH_KEEP_DAYS).
+	reuse := os.Getenv("MINIPUSH_RETENTION_BENCH_REUSE") != ""
 	for _, q := range []string{"DROP DATABASE IF EXISTS `" + name + "`", "CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"} {
+		if reuse {
+			break
+		}
 		if err := root.Exec(q).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -71,8 +79,11 @@ func TestRetentionCostMariaDB(t *testing.T) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, _ := models.NewSealer(key)
-	app, tpl, err := benchSetup(ctx, db, sb, url, sealer, "")
-	if err != nil {
+	var app *models.App
+	var tpl *models.Template
+	if reuse {
+		app, tpl = benchReuse(t, db, sb, url, sealer)
+	} else if app, tpl, err = benchSetup(ctx, db, sb, url, sealer, ""); err != nil {
 		t.Fatal(err)
 	}
 	must := func(q string, args ...any) {
@@ -84,28 +95,11 @@ func TestRetentionCostMariaDB(t *testing.T) {
 		t.Logf("%6.1f s  %.90s", time.Since(start).Seconds(), q)
 	}
 	const users = 100_000
-	must(fmt.Sprintf(`INSERT INTO users (app_id, openid, attributes, tags, created_at, updated_at)
-		SELECT %d, CONCAT('obench', LPAD(seq, 9, '0')), '{}', '[]', NOW() - INTERVAL 40 DAY, NOW() FROM seq_0_to_%d`, app.ID, users-1))
 	var firstUser int64
-	db.Raw("SELECT MIN(id) FROM users WHERE app_id = ?", app.ID).Scan(&firstUser)
-	must(fmt.Sprintf(`INSERT INTO subscriptions (user_id, template_id, credits, long_term, status, created_at, updated_at)
-		SELECT id, %d, 1, 0, 'accept', NOW(), NOW() FROM users WHERE app_id = %d AND id < %d`, tpl.ID, app.ID, firstUser+40000))
-	fillStart := time.Now()
-	const chunk = 500_000
-	span := 29 * 24 * time.Hour // 30 days ago to yesterday, in id order
-	for from := 0; from < total; from += chunk {
-		to := min(from+chunk, total) - 1
-		must(fmt.Sprintf(`INSERT INTO deliveries (app_id, user_id, template_id, openid, page, data, status, reason, attempts,
-			next_attempt_at, credit_spent, errcode, errmsg, msgid, queued_at, called_at, sent_at, settled_at, created_at, updated_at)
-			SELECT %d, %d + (seq %% %d), %d, CONCAT('obench', LPAD(seq %% %d, 9, '0')), '', '{"thing1":"咖啡豆 250g","number2":"2"}',
-			ELT(1 + (seq %% 100 > 89) + (seq %% 100 > 94), 'delivered', 'failed', 'skipped'),
-			IF(seq %% 100 BETWEEN 90 AND 94, 'wechat', IF(seq %% 100 > 94, 'no_subscription', 'sent_event')), 1, t, 1,
-			IF(seq %% 100 BETWEEN 90 AND 94, 43101, 0), '', IF(seq %% 100 < 90, seq, NULL), t, t, t, t, t, t
-			FROM (SELECT seq, NOW() - INTERVAL 30 DAY + INTERVAL (seq * %d DIV %d) MICROSECOND AS t FROM seq_%d_to_%d) s`,
-			app.ID, firstUser, users, tpl.ID, users, span.Microseconds(), total, from, to))
+	if !reuse {
+		fillBench(t, db, must, app, tpl, users, total)
 	}
-	must("ANALYZE TABLE deliveries")
-	t.Logf("filled %d deliveries in %.0f s", total, time.Since(fillStart).Seconds())
+	db.Raw("SELECT MIN(id) FROM users WHERE app_id = ?", app.ID).Scan(&firstUser)
 
 	hc := &http.Client{Timeout: 10 * time.Second}
 	e, err := scheduler.NewEngine(scheduler.Config{DB: db, Sealer: sealer, Logger: quiet, NoRateLimit: true, PollInterval: 20 * time.Millisecond, HTTPClient: hc})
@@ -166,7 +160,9 @@ func TestRetentionCostMariaDB(t *testing.T) {
 	defer cancel()
 	go func() {
 		start := time.Now()
-		res, err := models.PruneOld(pctx, db, models.RetentionOptions{Cutoff: cutoff})
+		pause := 0 // the job pauses 20 ms between batches: MINIPUSH_RETENTION_BENCH_PAUSE_MS=20
+		fmt.Sscan(os.Getenv("MINIPUSH_RETENTION_BENCH_PAUSE_MS"), &pause)
+		res, err := models.PruneOld(pctx, db, models.RetentionOptions{Cutoff: cutoff, Pause: time.Duration(pause) * time.Millisecond})
 		done <- pruned{res, time.Since(start), err}
 	}()
 	beside := send(20000, 20000)
@@ -180,4 +176,58 @@ func TestRetentionCostMariaDB(t *testing.T) {
 	db.Raw("SELECT COUNT(*) FROM deliveries WHERE created_at < ?", cutoff.UTC()).Scan(&old)
 	t.Logf("retention: deleted %d deliveries in %d batches in %.1f s: %.0f rows/s; longest delete %.0f ms; %d deliveries left, %d older than the cut-off",
 		p.res.Deliveries, p.res.Batches, p.dur.Seconds(), float64(p.res.Total())/p.dur.Seconds(), float64(p.res.MaxDelete.Microseconds())/1000, left, old)
+}
+
+// fillBench makes the users (the first 40,000 with a credit) and total
+// final deliveries created over the 30 days before yesterday, in id order.
+func fillBench(t *testing.T, db *gorm.DB, must func(string, ...any), app *models.App, tpl *models.Template, users, total int) {
+	t.Helper()
+	must(fmt.Sprintf(`INSERT INTO users (app_id, openid, attributes, tags, created_at, updated_at)
+		SELECT %d, CONCAT('obench', LPAD(seq, 9, '0')), '{}', '[]', NOW() - INTERVAL 40 DAY, NOW() FROM seq_0_to_%d`, app.ID, users-1))
+	var firstUser int64
+	db.Raw("SELECT MIN(id) FROM users WHERE app_id = ?", app.ID).Scan(&firstUser)
+	must(fmt.Sprintf(`INSERT INTO subscriptions (user_id, template_id, credits, long_term, status, created_at, updated_at)
+		SELECT id, %d, 1, 0, 'accept', NOW(), NOW() FROM users WHERE app_id = %d AND id < %d`, tpl.ID, app.ID, firstUser+40000))
+	fillStart := time.Now()
+	const chunk = 500_000
+	span := 29 * 24 * time.Hour // 30 days ago to yesterday, in id order
+	for from := 0; from < total; from += chunk {
+		to := min(from+chunk, total) - 1
+		must(fmt.Sprintf(`INSERT INTO deliveries (app_id, user_id, template_id, openid, page, data, status, reason, attempts,
+			next_attempt_at, credit_spent, errcode, errmsg, msgid, queued_at, called_at, sent_at, settled_at, created_at, updated_at)
+			SELECT %d, %d + (seq %% %d), %d, CONCAT('obench', LPAD(seq %% %d, 9, '0')), '', '{"thing1":"咖啡豆 250g","number2":"2"}',
+			ELT(1 + (seq %% 100 > 89) + (seq %% 100 > 94), 'delivered', 'failed', 'skipped'),
+			IF(seq %% 100 BETWEEN 90 AND 94, 'wechat', IF(seq %% 100 > 94, 'no_subscription', 'sent_event')), 1, t, 1,
+			IF(seq %% 100 BETWEEN 90 AND 94, 43101, 0), '', IF(seq %% 100 < 90, seq, NULL), t, t, t, t, t, t
+			FROM (SELECT seq, NOW() - INTERVAL 30 DAY + INTERVAL (seq * %d) MICROSECOND AS t FROM seq_%d_to_%d) s`,
+			app.ID, firstUser, users, tpl.ID, users, span.Microseconds()/int64(total), from, to))
+	}
+	must("ANALYZE TABLE deliveries")
+	t.Logf("filled %d deliveries in %.0f s", total, time.Since(fillStart).Seconds())
+}
+
+// benchReuse finds the bench account of a previous run, seals its secret
+// with this run's key, registers it at this run's sandbox and gives the
+// first 40,000 users their credit back.
+func benchReuse(t *testing.T, db *gorm.DB, sb *sandbox.Server, url string, sealer *models.Sealer) (*models.App, *models.Template) {
+	t.Helper()
+	ctx := context.Background()
+	app, err := models.GetAppByAppID(ctx, db, benchAppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := models.GetTemplateByWxID(ctx, db, app.ID, benchTplID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := benchSandboxApp(sb, benchAppID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec("UPDATE apps SET secret_enc = ?, api_base_url = ? WHERE id = ?", sealer.Seal(benchSecret), url, app.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec("UPDATE subscriptions SET credits = 1 WHERE template_id = ?", tpl.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	return app, tpl
 }
