@@ -81,14 +81,14 @@ type demoSeed struct {
 	http      *http.Client
 
 	// What was seeded, for the banner and the test.
-	Users, Allowed, Rejected, LongTerm         int
-	CampaignID, RunID, RecurringID             int64
-	RunDelivered, RunFailed, RunSkipped        int64
-	RecurringNext                              time.Time
-	APIMessages                                int
-	Steps                                      []string // each step and its time
-	openids                                    []string
-	withOrderCredit, withPayCredit, withMsgCrd []string
+	Users, Allowed, Rejected, LongTerm  int
+	CampaignID, RunID, RecurringID      int64
+	RunDelivered, RunFailed, RunSkipped int64
+	RecurringNext                       time.Time
+	APIMessages                         int
+	Steps                               []string // each step and its time
+	openids                             []string
+	withOrderCredit, withPayCredit      []string
 }
 
 func demoOpenID(i int) string { return fmt.Sprintf("o_demo_%05d", i) }

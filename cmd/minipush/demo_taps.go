@@ -82,8 +82,6 @@ func (s *demoSeed) seedTaps(ctx context.Context) error {
 				s.withOrderCredit = append(s.withOrderCredit, s.openids[i])
 			case id == tpl("payment"):
 				s.withPayCredit = append(s.withPayCredit, s.openids[i])
-			case id == tpl("new_message"):
-				s.withMsgCrd = append(s.withMsgCrd, s.openids[i])
 			}
 		}
 		if allowed {
