@@ -116,7 +116,9 @@ func (h *Auth) LoginPage(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 	f := views.LoginForm{Next: safeNext(c.QueryParam("next"))}
-	if fl := TakeFlash(c); fl != nil {
+	if fl := TakeFlash(c); fl != nil && fl.Kind == "success" {
+		f.Notice = fl.Message
+	} else if fl != nil {
 		f.Error = fl.Message
 	}
 	return RenderBare(c, http.StatusOK, views.Login(f))
@@ -220,6 +222,7 @@ func (h *Auth) Logout(c echo.Context) error {
 		}
 	}
 	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	SetFlash(c, "success", T(c, "ux.auth.signed_out"))
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 

@@ -90,6 +90,7 @@ func Render(c echo.Context, status int, page views.Page, content templ.Component
 	if page.Flash == nil {
 		page.Flash = TakeFlash(c)
 	}
+	returnAfterPost(c)
 	ctx := templ.WithChildren(c.Request().Context(), content)
 	var comp templ.Component
 	if IsPartial(c) {
@@ -98,6 +99,22 @@ func Render(c echo.Context, status int, page views.Page, content templ.Component
 		comp = views.Layout(page)
 	}
 	return write(c, ctx, status, comp)
+}
+
+// returnAfterPost points the language switch of a page rendered by a form
+// post (a 422 re-render) at the page the form was on, from the Referer,
+// instead of the dashboard: only a GET can be returned to.
+func returnAfterPost(c echo.Context) {
+	if c.Request().Method == http.MethodGet {
+		return
+	}
+	ref, err := url.Parse(c.Request().Referer())
+	if err != nil || ref.Host != c.Request().Host {
+		return
+	}
+	if next := safeNext(ref.RequestURI()); next != "" {
+		components.Req(c.Request().Context()).Path = next
+	}
 }
 
 // RenderBare renders a whole component (no shell) into a buffer, then writes it.
@@ -145,7 +162,7 @@ func TakeFlash(c echo.Context) *components.Flash {
 		return nil
 	}
 	kind, msg, ok := strings.Cut(raw, ":")
-	if !ok || (kind != "success" && kind != "error" && kind != "info") {
+	if !ok || (kind != "success" && kind != "error" && kind != "info" && kind != "warning") {
 		return nil
 	}
 	return &components.Flash{Kind: kind, Message: msg}

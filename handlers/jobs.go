@@ -62,15 +62,16 @@ func (h *Jobs) RunNow(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusNotFound)
 		}
 		if errors.Is(err, jobs.ErrRunning) {
-			SetFlash(c, "error", T(c, "jobs.already_running", name))
+			SetFlash(c, "error", T(c, "jobs.already_running", views.JobName(c.Request().Context(), name)))
 			return Redirect(c, "/settings/jobs")
 		}
-		SetFlash(c, "error", err.Error())
+		h.Log.Error("job run now failed", "job", name, "err", err)
+		SetFlash(c, "error", T(c, "ux.jobs.run_failed", views.JobName(c.Request().Context(), name)))
 		return Redirect(c, "/settings/jobs")
 	}
 	if err := models.Audit(c.Request().Context(), h.DB, Actor(c), "job.run_now", "job", name, nil); err != nil {
 		return err
 	}
-	SetFlash(c, "success", T(c, "jobs.started", name))
+	SetFlash(c, "success", T(c, "jobs.started", views.JobName(c.Request().Context(), name)))
 	return Redirect(c, "/settings/jobs")
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -58,9 +60,14 @@ func (h *Templates) List(c echo.Context) error {
 	d := views.TemplateListData{Apps: opts, App: c.QueryParam("app"), Kind: c.QueryParam("kind"), Status: c.QueryParam("status")}
 	f := models.TemplateFilter{Kind: d.Kind, Status: d.Status}
 	f.AppID, _ = strconv.ParseInt(d.App, 10, 64)
-	d.SyncApp = d.App
-	if d.SyncApp == "" && len(opts) > 0 {
+	// The actions act on the account the list is filtered to (or the only one).
+	if a, ok := apps[f.AppID]; ok {
+		d.SyncApp, d.SyncName = d.App, a.Name
+	} else if len(opts) == 1 {
 		d.SyncApp = opts[0].Value
+		for _, a := range apps {
+			d.SyncName = a.Name
+		}
 	}
 	rows, err := models.ListTemplates(ctx, h.DB, f)
 	if err != nil {
@@ -102,19 +109,25 @@ func (h *Templates) Sync(c echo.Context) error {
 	}
 	staffID := CurrentStaff(c).ID
 	run, err := models.SyncTemplates(ctx, h.DB, a, client, models.SyncTriggerManual, &staffID, h.Now())
+	o := run.Outcome()
 	if aerr := models.Audit(ctx, h.DB, Actor(c), "template.sync", "app", a.AppID, map[string]any{
-		"inserted": run.Inserted, "updated": run.Updated, "deleted": run.Deleted, "flagged": run.Flagged, "error": run.Error}); aerr != nil {
+		"inserted": run.Inserted, "updated": run.Updated, "deleted": run.Deleted, "flagged": run.Flagged,
+		"skipped": len(o.Skipped), "outcome": o.Code}); aerr != nil {
 		return aerr
 	}
-	if err != nil {
-		SetFlash(c, "error", T(c, "tpl.sync_failed", a.Name, ExplainWeChat(err, Lang(c))))
-	} else {
-		SetFlash(c, "success", T(c, "tpl.synced", a.Name, run.Inserted, run.Updated, run.Deleted, run.Unchanged))
-	}
+	h.syncFlash(c, a, run, err)
 	return Redirect(c, "/templates?app="+strconv.FormatInt(a.ID, 10))
 }
 
 const libraryPageSize = 30
+
+// byPick orders picked keywords (position 1, 2, …) before the others (0).
+func byPick(pos int) int {
+	if pos == 0 {
+		return 1 << 20
+	}
+	return pos
+}
 
 // Library browses WeChat's public templates: categories, then titles, then
 // the keywords of one title to pick from.
@@ -130,7 +143,10 @@ func (h *Templates) Library(c echo.Context) error {
 	return Render(c, http.StatusOK, h.page(c, T(c, "tpl.library")), views.Library(d))
 }
 
-func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryData, tid string, picked map[int64]bool) error {
+// fillLibrary fills the library page: categories, the category's titles
+// (marking those the account has already), and the keywords of title tid,
+// the picked ones first in the order they were picked.
+func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryData, tid string, picked []int64) error {
 	ctx := c.Request().Context()
 	client, err := models.WeChatClient(h.DB, h.Sealer, a, h.HTTP)
 	if err != nil {
@@ -150,7 +166,7 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 	}
 	catID, err := strconv.ParseInt(d.Category, 10, 64)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "category must be a number")
+		return echo.NewHTTPError(http.StatusBadRequest, T(c, "ux.lib.bad_link"))
 	}
 	start, _ := strconv.Atoi(c.QueryParam("start"))
 	titles, total, err := client.GetPubTemplateTitles(ctx, []int64{catID}, start, libraryPageSize)
@@ -158,8 +174,16 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 		d.Error = ExplainWeChat(err, Lang(c))
 		return nil
 	}
+	have, err := models.ListTemplates(ctx, h.DB, models.TemplateFilter{AppID: a.ID, Status: models.TemplateActive})
+	if err != nil {
+		return err
+	}
+	added := make(map[string]bool, len(have))
+	for _, t := range have {
+		added[t.Title] = true
+	}
 	for _, t := range titles {
-		d.Titles = append(d.Titles, views.LibraryTitle{TID: t.TID, Title: t.Title, Kind: models.TemplateKindOf(t.Type)})
+		d.Titles = append(d.Titles, views.LibraryTitle{TID: t.TID, Title: t.Title, Kind: models.TemplateKindOf(t.Type), Added: added[t.Title]})
 	}
 	base := "/templates/library?app=" + d.App + "&category=" + d.Category
 	if start > 0 {
@@ -173,7 +197,7 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 	}
 	d.TID, err = strconv.ParseInt(tid, 10, 64)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "tid must be a number")
+		return echo.NewHTTPError(http.StatusBadRequest, T(c, "ux.lib.bad_link"))
 	}
 	for _, t := range titles {
 		if t.TID == d.TID {
@@ -185,9 +209,15 @@ func (h *Templates) fillLibrary(c echo.Context, a *models.App, d *views.LibraryD
 		d.Error = ExplainWeChat(err, Lang(c))
 		return nil
 	}
-	for _, k := range kws {
-		d.Keywords = append(d.Keywords, views.LibraryKeyword{KID: k.KID, Name: k.Name, Example: k.Example, Rule: k.Rule, Checked: picked[k.KID]})
+	pos := make(map[int64]int, len(picked))
+	for i, k := range picked {
+		pos[k] = i + 1
 	}
+	for _, k := range kws {
+		d.Keywords = append(d.Keywords, views.LibraryKeyword{KID: k.KID, Name: k.Name, Example: k.Example,
+			Rule: keywordRule(k.Rule, Lang(c)), Checked: pos[k.KID] > 0})
+	}
+	slices.SortStableFunc(d.Keywords, func(x, y views.LibraryKeyword) int { return byPick(pos[x.KID]) - byPick(pos[y.KID]) })
 	if d.TitleName == "" {
 		d.TitleName = "#" + tid
 	}
@@ -204,11 +234,9 @@ func (h *Templates) LibraryAdd(c echo.Context) error {
 	ctx := c.Request().Context()
 	form, _ := c.FormParams()
 	var kids []int64
-	picked := map[int64]bool{}
 	for _, s := range form["kid"] {
-		if k, err := strconv.ParseInt(s, 10, 64); err == nil && !picked[k] {
+		if k, err := strconv.ParseInt(s, 10, 64); err == nil && !slices.Contains(kids, k) {
 			kids = append(kids, k)
-			picked[k] = true
 		}
 	}
 	scene := strings.TrimSpace(c.FormValue("scene_desc"))
@@ -230,17 +258,14 @@ func (h *Templates) LibraryAdd(c echo.Context) error {
 		id, err := client.AddTemplate(ctx, wechat.AddTemplateRequest{TID: tidN, KidList: kids, SceneDesc: scene})
 		if err == nil {
 			staffID := CurrentStaff(c).ID
-			_, serr := models.SyncTemplates(ctx, h.DB, a, client, models.SyncTriggerManual, &staffID, h.Now())
+			run, serr := models.SyncTemplates(ctx, h.DB, a, client, models.SyncTriggerManual, &staffID, h.Now())
 			if aerr := models.Audit(ctx, h.DB, Actor(c), "template.add", "template", id, map[string]any{"app": a.AppID, "tid": tidN, "kids": kids, "scene": scene}); aerr != nil {
 				return aerr
 			}
-			if serr != nil {
-				SetFlash(c, "error", T(c, "tpl.sync_failed", a.Name, ExplainWeChat(serr, Lang(c))))
-				return Redirect(c, "/templates?app="+d.App)
-			}
 			t, gerr := models.GetTemplateByWxID(ctx, h.DB, a.ID, id)
-			if gerr != nil {
-				return gerr
+			if serr != nil || gerr != nil {
+				h.syncFlash(c, a, run, serr)
+				return Redirect(c, "/templates?app="+d.App)
 			}
 			SetFlash(c, "success", T(c, "tpl.added", t.Title))
 			return Redirect(c, "/templates/"+strconv.FormatInt(t.ID, 10))
@@ -248,7 +273,7 @@ func (h *Templates) LibraryAdd(c echo.Context) error {
 		d.Error = ExplainWeChat(err, Lang(c))
 	}
 	c.QueryParams().Set("start", c.FormValue("start"))
-	if err := h.fillLibrary(c, a, &d, tid, picked); err != nil {
+	if err := h.fillLibrary(c, a, &d, tid, kids); err != nil {
 		return err
 	}
 	return Render(c, http.StatusUnprocessableEntity, h.page(c, T(c, "tpl.library")), views.Library(d))
@@ -298,7 +323,7 @@ func (h *Templates) Create(c echo.Context) error {
 	if f.Content == "" {
 		errs.Add("content", T(c, "form.required"))
 	} else if kws, err = wechat.ParseContent(f.Content); err != nil {
-		errs.Add("content", T(c, "tpl.content_invalid", err.Error()))
+		errs.Add("content", contentError(err, Lang(c)))
 	} else if len(kws) == 0 {
 		errs.Add("content", T(c, "tpl.content_no_keywords"))
 	}
@@ -337,30 +362,9 @@ func (h *Templates) load(c echo.Context) (*models.Template, *models.App, error) 
 	return t, a, err
 }
 
-// keywordRows builds the keyword rows, checking values when check is true.
-func keywordRows(t *models.Template, values map[string]string, check bool, lang string) ([]views.KeywordRow, map[string]string) {
-	kws, _ := t.KeywordList()
-	rows := make([]views.KeywordRow, len(kws))
-	data := make(map[string]string, len(kws))
-	for i, k := range kws {
-		wk := k.WeChat()
-		rows[i] = views.KeywordRow{Label: k.Label, Key: k.Key, Type: k.Type, Enum: k.Enum, Rule: wechat.DescribeRule(wk, lang), Value: values[k.Key]}
-		data[k.Key] = values[k.Key]
-		if check {
-			var ve *wechat.ValueError
-			if err := wechat.CheckValue(wk, values[k.Key]); errors.As(err, &ve) {
-				rows[i].Error = ve.Message(lang)
-			} else if err != nil {
-				rows[i].Error = err.Error()
-			}
-		}
-	}
-	return rows, data
-}
-
-func (h *Templates) detail(c echo.Context, t *models.Template, a *models.App, values map[string]string, check bool) (views.TemplateDetail, error) {
+func (h *Templates) detail(c echo.Context, t *models.Template, a *models.App, values map[string]string, mode checkMode) (views.TemplateDetail, error) {
 	ctx := c.Request().Context()
-	rows, _ := keywordRows(t, values, check, Lang(c))
+	rows, _ := keywordRows(t, values, mode, Lang(c))
 	d := views.TemplateDetail{ID: t.ID, AppName: a.Name, TemplateID: t.TemplateID, Title: t.Title, Kind: t.Kind,
 		Status: t.Status, Source: t.Source, Example: t.Example, Keywords: rows}
 	syncs, err := models.ListTemplateSyncs(ctx, h.DB, a.ID, 10)
@@ -369,7 +373,7 @@ func (h *Templates) detail(c echo.Context, t *models.Template, a *models.App, va
 	}
 	for _, s := range syncs {
 		d.Syncs = append(d.Syncs, views.SyncRow{At: components.FormatTime(ctx, s.StartedAt), Trigger: s.TriggerKind, Inserted: s.Inserted,
-			Updated: s.Updated, Deleted: s.Deleted, Flagged: s.Flagged, Error: s.Error})
+			Updated: s.Updated, Deleted: s.Deleted, Flagged: s.Flagged, Error: syncOutcomeText(s.Outcome(), Lang(c))})
 	}
 	refs, err := models.CampaignsUsingTemplate(ctx, h.DB, t.ID)
 	if err != nil {
@@ -387,7 +391,7 @@ func (h *Templates) Show(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.detail(c, t, a, nil, false)
+	d, err := h.detail(c, t, a, nil, checkNone)
 	if err != nil {
 		return err
 	}
@@ -415,10 +419,15 @@ func (h *Templates) Check(c echo.Context) error {
 	}
 	values := formValues(c)
 	if IsPartial(c) {
-		rows, _ := keywordRows(t, values, true, Lang(c))
-		return RenderBare(c, http.StatusOK, views.TemplatePreview(t.Title, rows))
+		// While typing only what was typed is judged; the check button judges all.
+		mode := checkFilled
+		if c.FormValue("check") == "all" {
+			mode = checkAll
+		}
+		rows, _ := keywordRows(t, values, mode, Lang(c))
+		return RenderBare(c, http.StatusOK, views.TemplateCheck(t.Title, rows))
 	}
-	d, err := h.detail(c, t, a, values, true)
+	d, err := h.detail(c, t, a, values, checkAll)
 	if err != nil {
 		return err
 	}
@@ -467,7 +476,7 @@ func (h *Templates) TestSend(c echo.Context) error {
 	values := formValues(c)
 	openid := strings.TrimSpace(c.FormValue("openid"))
 	page := strings.TrimSpace(c.FormValue("page"))
-	rows, data := keywordRows(t, values, true, Lang(c))
+	rows, data := keywordRows(t, values, checkAll, Lang(c))
 	var problem string
 	for _, r := range rows {
 		if r.Error != "" {
@@ -491,10 +500,13 @@ func (h *Templates) TestSend(c echo.Context) error {
 		if poll == "" && f != nil && f.Kind == "error" {
 			status = http.StatusUnprocessableEntity
 		}
+		if IsPartial(c) && poll == "" {
+			return RenderBare(c, status, views.TestSendAnswer(f, rows))
+		}
 		if IsPartial(c) {
 			return RenderBare(c, status, views.TestSendResult(f, poll))
 		}
-		d, err := h.detail(c, t, a, values, true)
+		d, err := h.detail(c, t, a, values, checkAll)
 		if err != nil {
 			return err
 		}
@@ -515,6 +527,11 @@ func (h *Templates) TestSend(c echo.Context) error {
 	return respond(nil, "/templates/"+strconv.FormatInt(t.ID, 10)+"/test-send/"+strconv.FormatInt(id, 10))
 }
 
+// testSendWatch is how long a test send page keeps asking about an unknown
+// outcome (WeChat's sent event usually settles it within seconds) before it
+// links to the delivery instead.
+const testSendWatch = 2 * time.Minute
+
 // TestSendStatus answers the outcome of a test send (htmx polls it).
 func (h *Templates) TestSendStatus(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("delivery"), 10, 64)
@@ -529,13 +546,19 @@ func (h *Templates) TestSendStatus(c echo.Context) error {
 	if !done {
 		return RenderBare(c, http.StatusOK, views.TestSendResult(nil, c.Request().URL.Path))
 	}
+	// An unknown outcome settles itself when WeChat's sent event arrives:
+	// keep asking for a while, then point at the delivery's page.
+	if d.Status == models.DeliveryUnknown {
+		href := "/deliveries/" + strconv.FormatInt(d.ID, 10)
+		poll := c.Request().URL.Path
+		if h.Now().Sub(d.CreatedAt) > testSendWatch {
+			poll = ""
+		}
+		return RenderBare(c, http.StatusOK, views.TestSendUnknownWatch(components.Flash{Kind: "info", Message: msg}, poll, href))
+	}
 	kind := "error"
 	if ok {
 		kind = "success"
-	}
-	// An unknown outcome settles itself when WeChat's sent event arrives: keep asking.
-	if d, err := models.GetDelivery(c.Request().Context(), h.DB, id); err == nil && d.Status == models.DeliveryUnknown {
-		return RenderBare(c, http.StatusOK, views.TestSendUnknown(components.Flash{Kind: "info", Message: msg}, c.Request().URL.Path))
 	}
 	return RenderBare(c, http.StatusOK, views.TestSendResult(&components.Flash{Kind: kind, Message: msg}, ""))
 }

@@ -57,7 +57,8 @@ type AuditFilter struct {
 	Action     string // prefix match, e.g. "staff."
 	ObjectType string
 	ObjectID   string
-	Before     int64 // keyset: rows with id < Before (0: newest)
+	From, To   time.Time // created at or after From, before To (zero: open)
+	Before     int64     // keyset: rows with id < Before (0: newest)
 	Limit      int
 }
 
@@ -76,6 +77,12 @@ func ListAudit(ctx context.Context, db *gorm.DB, f AuditFilter) ([]AuditEntry, e
 	}
 	if f.ObjectID != "" {
 		q = q.Where("object_id = ?", f.ObjectID)
+	}
+	if !f.From.IsZero() {
+		q = q.Where("created_at >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		q = q.Where("created_at < ?", f.To.UTC())
 	}
 	if f.Before > 0 {
 		q = q.Where("id < ?", f.Before)

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/minipush/minipush/wechat"
@@ -127,26 +126,38 @@ func TemplateFromWeChat(appID int64, t wechat.Template, source string) (*Templat
 // SyncTemplates keeps an app's templates in step with WeChat's gettemplate:
 // new ones are inserted, changed ones updated, and those gone upstream
 // marked deleted; a change or deletion under a draft or scheduled campaign
-// flags that campaign. The run is recorded in the sync history whether it
-// succeeds or not. The console's "sync" and the template-sync job call it.
+// flags that campaign. One upstream template that cannot be stored (a title
+// longer than the column, say) is skipped and named in the run's outcome;
+// the others sync. The run is recorded in the sync history whether it
+// succeeds or not, its Error holding a SyncOutcome (codes, never Go error
+// text). A failure to reach WeChat is a *SyncFetchError. The console's
+// "sync" and the template-sync job call it.
 func SyncTemplates(ctx context.Context, db *gorm.DB, app *App, client TemplateLister, trigger string, staffID *int64, now time.Time) (*TemplateSync, error) {
 	run := &TemplateSync{AppID: app.ID, TriggerKind: trigger, StaffID: staffID, StartedAt: now}
+	var out SyncOutcome
 	remote, err := client.GetTemplates(ctx)
-	if err == nil {
-		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return applyTemplateSync(ctx, tx, app, remote, run, now) })
+	if err != nil {
+		out.Code = fetchCode(err)
+		err = &SyncFetchError{Err: err}
+	} else {
+		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return applyTemplateSync(ctx, tx, app, remote, run, &out, now) })
+		if err != nil {
+			out.Code = SyncStoreFailed
+		}
 	}
 	run.FinishedAt = time.Now().UTC()
 	if err != nil {
 		run.Inserted, run.Updated, run.Deleted, run.Unchanged, run.Flagged = 0, 0, 0, 0, 0
-		run.Error = err.Error()
+		out.Skipped = nil
 	}
+	run.Error = out.encode()
 	if rerr := RecordTemplateSync(ctx, db, run); rerr != nil {
 		return run, errors.Join(err, rerr)
 	}
 	return run, err
 }
 
-func applyTemplateSync(ctx context.Context, tx *gorm.DB, app *App, remote []wechat.Template, run *TemplateSync, now time.Time) error {
+func applyTemplateSync(ctx context.Context, tx *gorm.DB, app *App, remote []wechat.Template, run *TemplateSync, out *SyncOutcome, now time.Time) error {
 	local, err := ListTemplates(ctx, tx, TemplateFilter{AppID: app.ID})
 	if err != nil {
 		return err
@@ -156,44 +167,25 @@ func applyTemplateSync(ctx context.Context, tx *gorm.DB, app *App, remote []wech
 		byID[local[i].TemplateID] = &local[i]
 	}
 	seen := make(map[string]bool, len(remote))
-	var parseErrs []error
 	for _, rt := range remote {
 		seen[rt.PriTmplID] = true
 		fresh, perr := TemplateFromWeChat(app.ID, rt, SourceSync)
 		if perr != nil {
-			parseErrs = append(parseErrs, fmt.Errorf("%s (%s): %w", rt.PriTmplID, rt.Title, perr))
+			// Stored anyway (WeChat sends them); the history names what did not parse.
+			out.Skipped = append(out.Skipped, SyncProblem{TemplateID: rt.PriTmplID, Title: clip(rt.Title, 40), Code: SyncUnparsed})
+		}
+		if code := templateTooLong(fresh); code != "" {
+			out.Skipped = append(out.Skipped, SyncProblem{TemplateID: clip(rt.PriTmplID, 64), Title: clip(rt.Title, 40), Code: code})
+			continue
 		}
 		fresh.SyncedAt = &now
-		old, ok := byID[rt.PriTmplID]
-		if !ok {
-			if err := CreateTemplate(ctx, tx, fresh); err != nil {
+		// Each template in a savepoint: one the database refuses is skipped, not the run.
+		err := tx.Transaction(func(tx *gorm.DB) error { return syncOne(ctx, tx, fresh, byID[rt.PriTmplID], run, now) })
+		if err != nil {
+			if ctx.Err() != nil {
 				return err
 			}
-			run.Inserted++
-			continue
-		}
-		if old.ContentHash == fresh.ContentHash && old.Status == TemplateActive {
-			run.Unchanged++
-			if err := UpdateTemplateFields(ctx, tx, old.ID, map[string]any{"synced_at": now}); err != nil {
-				return err
-			}
-			continue
-		}
-		fields := map[string]any{"title": fresh.Title, "content": fresh.Content, "example": fresh.Example, "kind": fresh.Kind,
-			"keywords": fresh.Keywords, "content_hash": fresh.ContentHash, "status": TemplateActive, "synced_at": now}
-		if old.Source == SourceManual {
-			fields["source"] = SourceSync
-		}
-		if err := UpdateTemplateFields(ctx, tx, old.ID, fields); err != nil {
-			return err
-		}
-		run.Updated++
-		if old.ContentHash != fresh.ContentHash {
-			n, err := FlagCampaignsForTemplate(ctx, tx, old.ID, HeldTemplateChanged)
-			if err != nil {
-				return err
-			}
-			run.Flagged += n
+			out.Skipped = append(out.Skipped, SyncProblem{TemplateID: clip(rt.PriTmplID, 64), Title: clip(rt.Title, 40), Code: SyncStoreRefused})
 		}
 	}
 	for _, lt := range local {
@@ -211,9 +203,37 @@ func applyTemplateSync(ctx context.Context, tx *gorm.DB, app *App, remote []wech
 		}
 		run.Flagged += n
 	}
-	if len(parseErrs) > 0 {
-		// Stored anyway (WeChat sends them); the history shows what did not parse.
-		run.Error = errors.Join(parseErrs...).Error()
+	return nil
+}
+
+// syncOne inserts fresh, or updates old from it, counting what it did.
+func syncOne(ctx context.Context, tx *gorm.DB, fresh, old *Template, run *TemplateSync, now time.Time) error {
+	if old == nil {
+		if err := CreateTemplate(ctx, tx, fresh); err != nil {
+			return err
+		}
+		run.Inserted++
+		return nil
+	}
+	if old.ContentHash == fresh.ContentHash && old.Status == TemplateActive {
+		run.Unchanged++
+		return UpdateTemplateFields(ctx, tx, old.ID, map[string]any{"synced_at": now})
+	}
+	fields := map[string]any{"title": fresh.Title, "content": fresh.Content, "example": fresh.Example, "kind": fresh.Kind,
+		"keywords": fresh.Keywords, "content_hash": fresh.ContentHash, "status": TemplateActive, "synced_at": now}
+	if old.Source == SourceManual {
+		fields["source"] = SourceSync
+	}
+	if err := UpdateTemplateFields(ctx, tx, old.ID, fields); err != nil {
+		return err
+	}
+	run.Updated++
+	if old.ContentHash != fresh.ContentHash {
+		n, err := FlagCampaignsForTemplate(ctx, tx, old.ID, HeldTemplateChanged)
+		if err != nil {
+			return err
+		}
+		run.Flagged += n
 	}
 	return nil
 }

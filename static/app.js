@@ -14,6 +14,54 @@
       evt.detail.isError = false;
     }
   });
+  // An error slot (data-error-for="<input id>") marks its input and field
+  // red while it holds a message: the live checks swap the slots alone.
+  function markErrors() {
+    document.querySelectorAll("[data-error-for]").forEach(function (slot) {
+      var input = document.getElementById(slot.dataset.errorFor);
+      var bad = !slot.hidden && slot.textContent.trim() !== "";
+      if (input) input.setAttribute("aria-invalid", bad ? "true" : "false");
+      var field = slot.closest(".field");
+      if (field) field.classList.toggle("has-error", bad);
+    });
+  }
+  document.body.addEventListener("htmx:afterSettle", markErrors);
+  document.body.addEventListener("htmx:oobAfterSwap", markErrors);
+  // Keyword picker: rows move up and down (the form posts the checked
+  // boxes in row order), chosen rows are numbered, a search box hides rows.
+  function numberRows(tbody) {
+    var n = 0;
+    tbody.querySelectorAll("tr").forEach(function (tr) {
+      var box = tr.querySelector("input[type=checkbox]"), no = tr.querySelector("[data-order-no]");
+      if (no) no.textContent = box && box.checked ? String(++n) : "";
+    });
+  }
+  function numberAll() { document.querySelectorAll("[data-order-rows]").forEach(numberRows); }
+  document.addEventListener("click", function (evt) {
+    var b = evt.target.closest && evt.target.closest("[data-move]");
+    if (!b) return;
+    var tr = b.closest("tr"), tbody = tr && tr.parentNode;
+    if (!tbody || !tbody.hasAttribute("data-order-rows")) return;
+    if (b.dataset.move === "up" && tr.previousElementSibling) tbody.insertBefore(tr, tr.previousElementSibling);
+    if (b.dataset.move === "down" && tr.nextElementSibling) tbody.insertBefore(tr.nextElementSibling, tr);
+    numberRows(tbody);
+    b.focus();
+  });
+  document.addEventListener("change", function (evt) {
+    var tbody = evt.target.closest && evt.target.closest("[data-order-rows]");
+    if (tbody) numberRows(tbody);
+  });
+  document.addEventListener("input", function (evt) {
+    var sel = evt.target.dataset && evt.target.dataset.filterRows;
+    if (!sel) return;
+    var q = evt.target.value.trim().toLowerCase();
+    document.querySelectorAll(sel + " tr").forEach(function (tr) {
+      var cell = tr.querySelector("[data-filter-text]");
+      tr.hidden = q !== "" && cell !== null && cell.textContent.toLowerCase().indexOf(q) < 0;
+    });
+  });
+  numberAll();
+  document.body.addEventListener("htmx:afterSettle", numberAll);
   function boosted(el) {
     var b = el.closest("[hx-boost]");
     return b !== null && b.getAttribute("hx-boost") === "true";
@@ -34,4 +82,78 @@
       evt.preventDefault();
     }
   }, true);
+})();
+
+// ---- Dashboard charts (owner: dashboard) -----------------------------------
+// A chart is an element with data-chart; its data is the JSON in the
+// <script type="application/json"> named by data-chart-data, already in the
+// page's language. ECharts (vendored, global `echarts`) is loaded on first
+// need from data-echarts-src, so only pages that draw a chart pay for it.
+// htmx:load fires for the first page and for every boosted swap.
+(function () {
+  "use strict";
+  var waiting = null;
+  function withECharts(src, fn) {
+    if (window.echarts) { fn(); return; }
+    if (waiting) { waiting.push(fn); return; }
+    waiting = [fn];
+    var s = document.createElement("script");
+    s.src = src;
+    s.onload = function () { var q = waiting; waiting = null; q.forEach(function (f) { f(); }); };
+    s.onerror = function () { waiting = null; };
+    document.head.appendChild(s);
+  }
+  var colors = { sent: "#1677ff", delivered: "#07c160", failed: "#f5222d" };
+  function draw(el) {
+    if (el.dataset.chartDrawn) return;
+    var src = document.getElementById(el.dataset.chartData);
+    if (!src) return;
+    var data = JSON.parse(src.textContent);
+    el.dataset.chartDrawn = "1";
+    withECharts(el.dataset.echartsSrc, function () {
+      if (!el.isConnected) return;
+      var chart = window.echarts.init(el);
+      chart.setOption({
+        color: data.series.map(function (s) { return colors[s.key] || "#888"; }),
+        tooltip: { trigger: "axis" },
+        legend: { top: 0 },
+        grid: { left: 56, right: 16, top: 40, bottom: 28 },
+        xAxis: { type: "category", data: data.days },
+        yAxis: { type: "value", minInterval: 1 },
+        series: data.series.map(function (s) {
+          return s.key === "failed"
+            ? { name: s.name, type: "bar", data: s.data, barMaxWidth: 18 }
+            : { name: s.name, type: "line", data: s.data, symbolSize: 6 };
+        })
+      });
+      el.dataset.chartReady = "1";
+    });
+  }
+  document.addEventListener("htmx:load", function (evt) {
+    var root = evt.detail.elt;
+    if (!root || !root.querySelectorAll) return;
+    if (root.matches("[data-chart]")) draw(root);
+    root.querySelectorAll("[data-chart]").forEach(draw);
+  });
+  // Free a chart whose element htmx removes.
+  document.addEventListener("htmx:beforeCleanupElement", function (evt) {
+    var el = evt.detail.elt;
+    if (el && el.dataset && el.dataset.chartDrawn && window.echarts) {
+      var c = window.echarts.getInstanceByDom(el);
+      if (c) c.dispose();
+    }
+  });
+  window.addEventListener("resize", function () {
+    if (!window.echarts) return;
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      var c = window.echarts.getInstanceByDom(el);
+      if (c) c.resize();
+    });
+  });
+  // A select marked data-autosubmit submits its form when changed (the
+  // dashboard's account selector).
+  document.addEventListener("change", function (evt) {
+    var t = evt.target;
+    if (t && t.matches && t.matches("select[data-autosubmit]") && t.form) t.form.requestSubmit();
+  });
 })();

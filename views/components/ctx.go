@@ -23,6 +23,9 @@ type Request struct {
 	CSRF   string
 	Path   string
 	Viewer *Viewer // nil when not signed in
+	// Allows tells whether the viewer may call a console route (method,
+	// path): the route table's own guards answer (nil: nothing allowed).
+	Allows func(method, path string) bool
 	TZ     *time.Location
 }
 
@@ -63,17 +66,49 @@ func Can(ctx context.Context, roles ...string) bool {
 	return false
 }
 
-// FormatTime shows t in the console's time zone, with the zone named.
+// CanOpen tells whether the viewer's role may open the page at path (a
+// menu entry or a link is shown only then).
+func CanOpen(ctx context.Context, path string) bool { return CanCall(ctx, "GET", path) }
+
+// CanCall tells whether the viewer's role may call method on path.
+func CanCall(ctx context.Context, method, path string) bool {
+	r := Req(ctx)
+	return r.Viewer != nil && r.Allows != nil && r.Allows(method, path)
+}
+
+// FormatTime shows t in the console's time zone. The zone is named once
+// on every page (ZoneLabel, in the top bar), not after every time.
 func FormatTime(ctx context.Context, t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
-	loc := Req(ctx).TZ
-	if loc == nil {
-		loc = time.UTC
+	return t.In(zone(ctx)).Format("2006-01-02 15:04:05")
+}
+
+func zone(ctx context.Context) *time.Location {
+	if loc := Req(ctx).TZ; loc != nil {
+		return loc
 	}
-	lt := t.In(loc)
-	return lt.Format("2006-01-02 15:04:05") + " " + zoneName(lt)
+	return time.UTC
+}
+
+// ZoneLabel names the console's time zone with its offset now, e.g.
+// "Asia/Shanghai (UTC+8)".
+func ZoneLabel(ctx context.Context) string {
+	loc := zone(ctx)
+	_, off := time.Now().In(loc).Zone()
+	h, m := off/3600, off%3600/60
+	if m < 0 {
+		m = -m
+	}
+	utc := fmt.Sprintf("UTC%+d", h)
+	if m != 0 {
+		utc += fmt.Sprintf(":%02d", m)
+	}
+	if loc.String() == "UTC" {
+		return "UTC"
+	}
+	return loc.String() + " (" + utc + ")"
 }
 
 // FormatTimePtr is FormatTime for optional times.
@@ -82,17 +117,6 @@ func FormatTimePtr(ctx context.Context, t *time.Time) string {
 		return "—"
 	}
 	return FormatTime(ctx, *t)
-}
-
-func zoneName(t time.Time) string {
-	name, off := t.Zone()
-	if name != "" && name[0] != '+' && name[0] != '-' {
-		if name == "CST" && off == 8*3600 {
-			return "CST (UTC+8)"
-		}
-		return name
-	}
-	return fmt.Sprintf("UTC%+d", off/3600)
 }
 
 // FormatInt prints n with thousands separators.
