@@ -105,7 +105,7 @@ func (h *WxPush) Verify(c echo.Context) error {
 	}
 	echostr, err := p.VerifyURL(c.QueryParams())
 	if err != nil {
-		h.Log.Warn("wx push: URL check refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
+		h.Log.WarnContext(c.Request().Context(), "wx push: URL check refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
 		return echoForbidden()
 	}
 	return c.String(http.StatusOK, echostr)
@@ -141,14 +141,14 @@ func (h *WxPush) Receive(c echo.Context) error {
 	case errors.Is(err, wechat.ErrBadSignature), errors.Is(err, wechat.ErrAppIDMismatch), errors.Is(err, wechat.ErrNotEncrypted),
 		errors.Is(err, wechat.ErrBadPadding), errors.Is(err, wechat.ErrBadCiphertext), errors.Is(err, wechat.ErrNoAESKey),
 		errors.Is(err, errPushStale), errors.Is(err, errPushReplayed):
-		h.Log.Warn("wx push: refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
+		h.Log.WarnContext(c.Request().Context(), "wx push: refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
 		return echo.NewHTTPError(http.StatusForbidden, refusal(err))
 	case err != nil:
-		h.Log.Warn("wx push: undecodable", "app", a.AppID, "ip", c.RealIP(), "err", err)
+		h.Log.WarnContext(c.Request().Context(), "wx push: undecodable", "app", a.AppID, "ip", c.RealIP(), "err", err)
 		return echo.NewHTTPError(http.StatusBadRequest, "malformed push body")
 	}
 	if err := checkPushEvent(ev); err != nil {
-		h.Log.Warn("wx push: refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
+		h.Log.WarnContext(c.Request().Context(), "wx push: refused", "app", a.AppID, "ip", c.RealIP(), "err", err)
 		return echo.NewHTTPError(http.StatusBadRequest, "push refused: "+err.Error())
 	}
 	res, err := models.ApplyPushEvent(c.Request().Context(), h.DB, h.SentEvents, a, ev, h.Now())

@@ -54,7 +54,7 @@ func (s *Campaigns) Tick(ctx context.Context) error {
 	eerr := s.Expand(ctx)
 	paused, aerr := models.AutoPauseRuns(ctx, s.DB, now)
 	for _, r := range paused {
-		s.log().Warn("campaign run paused automatically: one WeChat error passed the campaign's threshold", "campaign", r.CampaignID, "run", r.ID)
+		s.log().WarnContext(ctx, "campaign run paused automatically: one WeChat error passed the campaign's threshold", "campaign", r.CampaignID, "run", r.ID)
 		err := models.Retry(ctx, s.DB, func(tx *gorm.DB) error {
 			return models.Audit(ctx, tx, models.Actor{Email: "scheduler"}, "campaign.auto_pause", "campaign", strconv.FormatInt(r.CampaignID, 10),
 				map[string]any{"run": r.ID, "reason": r.Reason})
@@ -91,7 +91,7 @@ func (s *Campaigns) FireDue(ctx context.Context, now time.Time) ([]models.Campai
 			if _, err := models.SkipFiring(ctx, s.DB, c, firing, next, models.ReasonMisfireSkipped, now); err != nil {
 				errs = append(errs, err)
 			}
-			s.log().Warn("campaign firing missed: skipped", "campaign", c.ID, "firing", firing, "now", now)
+			s.log().WarnContext(ctx, "campaign firing missed: skipped", "campaign", c.ID, "firing", firing, "now", now)
 			continue
 		}
 		run, err := models.StartCampaignRun(ctx, s.DB, models.StartRun{CampaignID: c.ID, ScheduledFor: firing, Now: now,
@@ -99,7 +99,7 @@ func (s *Campaigns) FireDue(ctx context.Context, now time.Time) ([]models.Campai
 		switch {
 		case err == nil:
 			started = append(started, *run)
-			s.log().Info("campaign fired", "campaign", c.ID, "run", run.ID, "firing", firing)
+			s.log().InfoContext(ctx, "campaign fired", "campaign", c.ID, "run", run.ID, "firing", firing)
 		case errors.Is(err, models.ErrFiringTaken):
 		case errors.Is(err, models.ErrRunActive):
 			if _, err := models.SkipFiring(ctx, s.DB, c, firing, next, models.ReasonOverlapSkipped, now); err != nil {

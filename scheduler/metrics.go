@@ -74,5 +74,7 @@ func (e *Engine) MetricsHandler() http.Handler {
 	if e.reg == nil {
 		return promhttp.Handler()
 	}
-	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{Registry: e.reg})
+	// The web server compresses responses itself: promhttp compressing too
+	// sent Prometheus a body gzipped twice, which it cannot read.
+	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{Registry: e.reg, DisableCompression: true})
 }

@@ -118,7 +118,7 @@ func New(d Deps) *Server {
 			return func(c echo.Context) error { handlers.MarkTrustProxy(c); return next(c) }
 		})
 	}
-	e.Use(middleware.RequestID())
+	e.Use(requestID()) // web/requestid.go: X-Request-ID honoured when sane, carried in every line logged with the request's context
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRemoteIP: true, LogRequestID: true, LogError: true,
 		HandleError: true,

@@ -24,6 +24,7 @@ Usage:
 
 Commands:
   serve          run the web console, the scheduled jobs and the delivery engine's send workers
+  demo           a living console with sample data and the sandbox as WeChat, nothing to set up
   migrate        apply database migrations and exit
   staff create   create a staff account (password read from stdin)
   apikey create  create a JSON API key for one account (printed once)
@@ -39,14 +40,22 @@ Common settings (flag, or environment variable):
                              (generated into the data folder on SQLite when unset;
                              required on MySQL: openssl rand -base64 32)
 
+  --log-format MINIPUSH_LOG_FORMAT  log lines as text (default) or json; every request's
+                             lines carry its request_id, every job run's its run_id
+
 Run 'minipush <command> --help' for the flags of a command.
 `
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	args, format, err := logFormatArg(os.Args[1:], os.Getenv("MINIPUSH_LOG_FORMAT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "minipush:", err)
+		os.Exit(2)
+	}
+	log := newLogger(os.Stderr, format)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, log)
+	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr, log)
 	os.Exit(code)
 }
 
@@ -66,6 +75,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case "serve":
 		err = cmdServe(ctx, args[1:], stderr, log)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr, log)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, log)
 	case "staff":

@@ -56,6 +56,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 	noMigrate := fs.Bool("no-migrate", noMigrateEnv, "do not apply migrations at start-up; refuse to start on an old schema (env MINIPUSH_NO_MIGRATE)")
 	trustProxy := fs.Bool("trust-proxy", trustProxyEnv, "take client address and scheme from X-Forwarded-For/-Proto (only behind a proxy you control) (env MINIPUSH_TRUST_PROXY)")
+	retention, err := envInt("MINIPUSH_RETENTION_DAYS")
+	if err != nil {
+		return err
+	}
+	retentionDays := fs.Int("retention-days", retention, "keep this many days of deliveries and events; older ones are deleted by the retention job (0: keep everything) (env MINIPUSH_RETENTION_DAYS)")
 	var ecfg engineFlags
 	if err := ecfg.register(fs); err != nil {
 		return err
@@ -66,6 +71,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *retentionDays < 0 {
+		return fmt.Errorf("--retention-days %d: use 0 (keep everything) or a number of days", *retentionDays)
 	}
 	loc, err := time.LoadLocation(*tz)
 	if err != nil {
@@ -105,7 +113,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 	holder := models.NewInstanceID()
 	wx := wechat.DefaultHTTPClient()
-	runner, err := startJobs(db, sealer, loc, log, holder, wx)
+	runner, err := startJobs(db, sealer, loc, log, holder, wx, jobSettings{RetentionDays: *retentionDays})
 	if err != nil {
 		return err
 	}
@@ -193,6 +201,20 @@ func envBool(name string) (bool, error) {
 		return false, fmt.Errorf("%s=%q: use true or false", name, v)
 	}
 	return b, nil
+}
+
+// envInt reads a whole-number environment variable (0 when unset); a
+// value that is not one stops the program.
+func envInt(name string) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: use a whole number of 0 or more", name, v)
+	}
+	return n, nil
 }
 
 // engineFlags size the delivery engine of this instance.

@@ -18,6 +18,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gorm.io/gorm"
 
+	"github.com/minipush/minipush/logctx"
 	"github.com/minipush/minipush/models"
 )
 
@@ -103,7 +104,8 @@ func (r *Runner) run(e *entry) {
 		return
 	}
 	defer r.observe(e.name, true)
-	ctx, cancel := context.WithTimeout(r.ctx, e.timeout)
+	// Every line the run logs with its context names the job and the run.
+	ctx, cancel := context.WithTimeout(logctx.With(r.ctx, "job", e.name, "run_id", models.RandomToken(6)), e.timeout)
 	defer cancel()
 	runErr := func() (err error) {
 		defer func() {
@@ -115,9 +117,9 @@ func (r *Runner) run(e *entry) {
 	}()
 	end := r.now()
 	if runErr != nil {
-		r.log.Error("job failed", "job", e.name, "err", runErr, "duration_ms", end.Sub(start).Milliseconds())
+		r.log.ErrorContext(ctx, "job failed", "job", e.name, "err", runErr, "duration_ms", end.Sub(start).Milliseconds())
 	} else {
-		r.log.Info("job done", "job", e.name, "duration_ms", end.Sub(start).Milliseconds())
+		r.log.InfoContext(ctx, "job done", "job", e.name, "duration_ms", end.Sub(start).Milliseconds())
 	}
 	if err := models.FinishJob(context.Background(), r.db, e.name, r.holder, start, end, runErr); err != nil {
 		r.log.Error("job record", "job", e.name, "err", err)

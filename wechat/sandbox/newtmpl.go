@@ -41,6 +41,9 @@ var Categories = []LibraryCategory{
 	{200, "交通-停车"},
 	{300, "生活服务-智能家居"},
 	{400, "教育-在线教育"},
+	{500, "社交-即时通信"},
+	{600, "文娱-活动"},
+	{700, "工具-系统服务"},
 }
 
 // Library is the built-in public template library. Together its keywords
@@ -90,6 +93,26 @@ var Library = []LibraryTitle{
 		{5, "课程等级", "letter", "A", nil},
 		{6, "备注", "short_thing", "带课本", nil},
 		{7, "课程编号", "character_string", "MATH-101", nil},
+	}},
+	// The demo's scenarios (minipush demo): a new message, an activity
+	// starting and a long-term system notice.
+	{TID: 5001, Title: "新消息提醒", Type: wechat.TemplateOneTime, CategoryID: 500, Keywords: []LibraryKeyword{
+		{1, "发送人", "name", "李雷", nil},
+		{2, "消息内容", "thing", "周末一起去爬山吗？", nil},
+		{3, "发送时间", "time", "2024-05-20 15:01", nil},
+		{4, "消息类型", "phrase", "私信", nil},
+	}},
+	{TID: 6001, Title: "活动开始提醒", Type: wechat.TemplateOneTime, CategoryID: 600, Keywords: []LibraryKeyword{
+		{1, "活动名称", "thing", "双十一狂欢夜", nil},
+		{2, "开始时间", "time", "2024-11-11 20:00", nil},
+		{3, "活动地点", "thing", "线上直播间", nil},
+		{4, "温馨提示", "thing", "提前领取优惠券更划算", nil},
+	}},
+	{TID: 7001, Title: "系统通知", Type: wechat.TemplateLongTerm, CategoryID: 700, Keywords: []LibraryKeyword{
+		{1, "通知内容", "thing", "系统将于今晚 23:00 升级维护", nil},
+		{2, "通知时间", "time", "2024-05-20 23:00", nil},
+		{3, "通知类型", "phrase", "维护", nil},
+		{4, "备注", "thing", "维护期间暂停下单", nil},
 	}},
 }
 
