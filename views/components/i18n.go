@@ -45,7 +45,7 @@ func Keys(prefix string) []string {
 // catalog holds every UI string: key → {Simplified Chinese, English}. Each
 // area of the console keeps its strings in a file of its own (i18n_*.go);
 // a key defined twice stops the program at start-up.
-var catalog = mergeCatalogs(shellCatalog, usersCatalog, campaignsCatalog, engineCatalog)
+var catalog = mergeCatalogs(shellCatalog, usersCatalog, campaignsCatalog, engineCatalog, securityCatalog)
 
 func mergeCatalogs(parts ...map[string][2]string) map[string][2]string {
 	out := make(map[string][2]string)
