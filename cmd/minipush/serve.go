@@ -56,6 +56,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 	noMigrate := fs.Bool("no-migrate", noMigrateEnv, "do not apply migrations at start-up; refuse to start on an old schema (env MINIPUSH_NO_MIGRATE)")
 	trustProxy := fs.Bool("trust-proxy", trustProxyEnv, "take client address and scheme from X-Forwarded-For/-Proto (only behind a proxy you control) (env MINIPUSH_TRUST_PROXY)")
+	publicURL := fs.String("public-url", os.Getenv("MINIPUSH_PUBLIC_URL"), "base URL WeChat and browsers reach this console at, e.g. https://push.example.com; the account page builds the push URL from it (env MINIPUSH_PUBLIC_URL)")
 	var ecfg engineFlags
 	if err := ecfg.register(fs); err != nil {
 		return err
@@ -66,6 +67,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	pub, err := web.ParsePublicURL(*publicURL)
+	if err != nil {
+		return fmt.Errorf("--public-url: %v", err)
 	}
 	loc, err := time.LoadLocation(*tz)
 	if err != nil {
@@ -115,7 +120,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	sentEvents := models.NewSentEventWriter(db)
 	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version,
 		WeChatHTTP: wx, Jobs: runner, Events: engine, Queue: engine, SentEvents: sentEvents,
-		Metrics: engine.MetricsHandler(), MetricsToken: os.Getenv("MINIPUSH_METRICS_TOKEN")})
+		Metrics: engine.MetricsHandler(), MetricsToken: os.Getenv("MINIPUSH_METRICS_TOKEN"), PublicURL: pub})
 	err = srv.Start(ctx, *addr, func(a string) {
 		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version, "instance", holder)
 	})
