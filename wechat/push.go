@@ -110,9 +110,12 @@ func (p *Push) Parse(q url.Values, body []byte) (*Event, error) {
 // PushOptions choose how NewRequest builds a push.
 type PushOptions struct {
 	EncodeOptions
-	Safe      bool   // encrypt (safe mode); needs an EncodingAESKey
-	Timestamp int64  // Unix seconds; 0 means now
-	Nonce     string // "" means random
+	Safe bool // encrypt (safe mode); needs an EncodingAESKey
+	// Compatible sends the plaintext message with the encrypted one beside
+	// it in the same body (WeChat's compatible mode, 兼容模式); implies Safe.
+	Compatible bool
+	Timestamp  int64  // Unix seconds; 0 means now
+	Nonce      string // "" means random
 }
 
 // NewRequest builds the POST WeChat would send to pushURL for ev: signed,
@@ -139,7 +142,7 @@ func (p *Push) NewRequest(ctx context.Context, pushURL string, ev *Event, o Push
 	if ev.FromUserName != "" {
 		q.Set("openid", ev.FromUserName)
 	}
-	if o.Safe {
+	if o.Safe || o.Compatible {
 		if p.crypter == nil {
 			return nil, ErrNoAESKey
 		}
@@ -150,12 +153,15 @@ func (p *Push) NewRequest(ctx context.Context, pushURL string, ev *Event, o Push
 		q.Set("encrypt_type", "aes")
 		q.Set("msg_signature", Signature(p.token, tsStr, nonce, enc))
 		var b bytes.Buffer
-		if o.Format == FormatXML {
+		switch {
+		case o.Compatible:
+			b.Write(compatibleBody(body, enc, o.Format))
+		case o.Format == FormatXML:
 			b.WriteString("<xml>")
 			writeCDATA(&b, "ToUserName", ev.ToUserName)
 			writeCDATA(&b, "Encrypt", enc)
 			b.WriteString("</xml>")
-		} else {
+		default:
 			w := &jsonWriter{}
 			w.open()
 			w.str("ToUserName", ev.ToUserName)
@@ -184,6 +190,28 @@ func (p *Push) NewRequest(ctx context.Context, pushURL string, ev *Event, o Push
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
 	return req, nil
+}
+
+// compatibleBody adds the Encrypt field to a plaintext body, as WeChat's
+// compatible mode sends it: the message readable and encrypted side by
+// side. Only the encrypted part is signed (msg_signature), so a receiver
+// must use that one.
+func compatibleBody(plain []byte, enc string, f Format) []byte {
+	var b bytes.Buffer
+	if f == FormatXML {
+		end := bytes.LastIndex(plain, []byte("</xml>"))
+		b.Write(plain[:end])
+		writeCDATA(&b, "Encrypt", enc)
+		b.Write(plain[end:])
+		return b.Bytes()
+	}
+	end := bytes.LastIndexByte(plain, '}')
+	b.Write(plain[:end])
+	w := &jsonWriter{} // not opened: the field comes after others, comma first
+	w.str("Encrypt", enc)
+	b.Write(w.b.Bytes())
+	b.Write(plain[end:])
+	return b.Bytes()
 }
 
 // EncryptReply encrypts a reply message and signs it (msg_signature over
