@@ -339,3 +339,69 @@ func TestParsePublicURL(t *testing.T) {
 		}
 	}
 }
+
+// The account form and page say plaintext mode is the weaker one, warn
+// when no push Token is set, name miniprogram_state in words and show the
+// AppID as read-only once registered.
+func TestAccountFormPushModeWarnings(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		_, base := wxSandbox(t)
+		boss := mustStaff(t, db, "boss@example.com", models.RoleAdmin)
+		c := app.signedIn(boss)
+
+		r := c.get("/settings/apps/new")
+		want(t, r, http.StatusOK)
+		d := r.doc(t)
+		if w := d.Find(`[data-testid=plain-warning]`); w.Length() != 1 || w.AttrOr("hidden", "absent") == "absent" {
+			t.Fatal("the new-account form (safe by default) should hold the plaintext warning hidden")
+		}
+		if got := d.Find(`select[name=push_mode] option[value=plain]`).Text(); !strings.Contains(got, "weaker") {
+			t.Fatalf("plaintext option %q does not say it is weaker", got)
+		}
+		if got := d.Find(`label[for=f-mp_state]`).Text(); got != "Version a tap opens" {
+			t.Fatalf("mp_state label %q, want words", got)
+		}
+
+		form := appForm(base)
+		form.Set("push_mode", "plain")
+		form.Del("push_token")
+		form.Del("aes_key")
+		wantRedirect(t, c.post("/settings/apps", form), "/settings/apps/")
+		a, err := models.GetAppByAppID(context.Background(), db, testAppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = c.get("/settings/apps/" + id(a.ID))
+		want(t, r, http.StatusOK)
+		d = r.doc(t)
+		if !strings.Contains(d.Find(`[data-testid=flash]`).Text(), "no push Token is set") {
+			t.Fatalf("saving a plaintext account with no Token gave no warning:\n%.3000s", r.body)
+		}
+		if d.Find(`[data-testid=push-no-token]`).Length() != 1 || d.Find(`[data-testid=plain-warning]`).Length() != 1 ||
+			!strings.Contains(d.Find(`[data-testid=push-mode]`).Text(), "weaker") {
+			t.Fatal("the account page does not mark plaintext mode as weaker or the missing Token")
+		}
+
+		r = c.get("/settings/apps/" + id(a.ID) + "/edit")
+		want(t, r, http.StatusOK)
+		d = r.doc(t)
+		in := d.Find(`input[name=app_id]`)
+		if _, ro := in.Attr("readonly"); !ro || in.AttrOr("data-testid", "") != "appid-readonly" || !strings.Contains(in.AttrOr("style", ""), "background") {
+			t.Fatal("the registered AppID does not look read-only")
+		}
+		if w := d.Find(`[data-testid=plain-warning]`); w.Length() != 1 || w.AttrOr("hidden", "absent") != "absent" {
+			t.Fatal("the form of a plaintext account should show the warning")
+		}
+
+		// With a Token and safe mode, the warnings go.
+		form = appForm(base)
+		wantRedirect(t, c.post("/settings/apps/"+id(a.ID), form), "/settings/apps/")
+		r = c.get("/settings/apps/" + id(a.ID))
+		d = r.doc(t)
+		if d.Find(`[data-testid=push-no-token]`).Length() != 0 || d.Find(`[data-testid=plain-warning]`).Length() != 0 ||
+			strings.Contains(d.Find(`[data-testid=flash]`).Text(), "Token") {
+			t.Fatal("warnings shown for a safe-mode account with a Token")
+		}
+	})
+}

@@ -21,7 +21,7 @@ var securityCatalog = map[string][2]string{
 	"sec.mode.weaker":         {"较弱", "weaker"},
 	"sec.mode.help":           {"与微信后台“消息推送”所选模式一致。微信选“安全模式”或“兼容模式”时，这里都选“安全模式 / 兼容模式”并填写 EncodingAESKey：minipush 只采用加密部分，并校验其签名。", "Match the mode chosen under Message push in WeChat. For WeChat's safe mode or compatible mode choose “Safe or compatible mode” and give the EncodingAESKey: minipush uses only the encrypted part and checks its signature."},
 	"sec.mode.plain_warning":  {"明文模式较弱：微信的签名只覆盖时间戳和随机数，不覆盖消息内容。推送地址一旦泄露（例如出现在日志里），在 5 分钟的时间窗口内就可能被伪造事件。建议在微信后台改用安全模式或兼容模式。", "Plaintext mode is weaker: WeChat's signature covers only the timestamp and nonce, not the message. If a push URL leaks (in a log, say), events can be forged within the 5-minute window. Switch to safe or compatible mode in WeChat's console."},
-	"sec.mode.plain_no_token": {"已保存，但这个明文模式账号还没有 Token：微信的推送会被拒绝（没有 Token 就无法校验签名）。请在下方填写与微信后台一致的 Token。", "Saved, but this plaintext account has no Token yet: WeChat's pushes will be refused (without a Token no signature can be checked). Enter the Token set in WeChat's console below."},
+	"sec.push.no_token":       {"注意：还没有填写推送 Token，微信的推送会被拒绝（没有 Token 就无法校验签名，明文模式下尤其不能不校验）。请编辑账号，填写与微信后台一致的 Token。", "Note: no push Token is set, so WeChat's pushes will be refused (without a Token no signature can be checked, and a plaintext push must never go unchecked). Edit the account and enter the Token set in WeChat's console."},
 	"sec.mp_state.label":      {"点击消息打开的版本", "Version a tap opens"},
 	"sec.appid.readonly_help": {"AppID 登记后不能修改。如需换 AppID，请新增一个账号。", "The AppID cannot change once registered. Add a new account for another AppID."},
 	"sec.push_url.copy":       {"复制", "Copy"},
