@@ -30,6 +30,7 @@ func (h *Account) ChangePassword(c echo.Context) error {
 		errs.Add("current", T(c, "account.current_wrong"))
 	}
 	checkNewPassword(c, errs, pw, &pw2)
+	checkPasswordStrength(c, errs, pw, s.Email, s.Name)
 	if errs.Any() {
 		return h.render(c, http.StatusUnprocessableEntity, errs)
 	}

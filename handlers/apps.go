@@ -23,6 +23,9 @@ import (
 type Apps struct {
 	Env
 	HTTP *http.Client // for WeChat calls; nil: the client's default
+	// PublicURL is the configured base URL of the console ("" when unset:
+	// the push URL is built from the request's Host, with a hint to set it).
+	PublicURL string
 }
 
 func (h *Apps) page(c echo.Context, title string) views.Page {
@@ -229,7 +232,7 @@ func (h *Apps) Create(c echo.Context) error {
 			if err := models.Audit(ctx, h.DB, Actor(c), "app.create", "app", a.AppID, map[string]any{"name": a.Name}); err != nil {
 				return err
 			}
-			SetFlash(c, "success", T(c, "apps.created", a.Name))
+			savedFlash(c, T(c, "apps.created", a.Name), in.PushToken != "")
 			return Redirect(c, "/settings/apps/"+strconv.FormatInt(a.ID, 10))
 		}
 	}
@@ -309,8 +312,18 @@ func (h *Apps) Update(c echo.Context) error {
 	if err := models.Audit(ctx, h.DB, Actor(c), "app.update", "app", a.AppID, map[string]any{"changed": changed}); err != nil {
 		return err
 	}
-	SetFlash(c, "success", T(c, "apps.updated", in.Name))
+	savedFlash(c, T(c, "apps.updated", in.Name), in.PushToken != "" || a.PushTokenEnc != "")
 	return Redirect(c, "/settings/apps/"+strconv.FormatInt(a.ID, 10))
+}
+
+// savedFlash confirms a save, or, when the account has no push Token,
+// warns that WeChat's pushes will be refused until one is given.
+func savedFlash(c echo.Context, saved string, tokenSet bool) {
+	if tokenSet {
+		SetFlash(c, "success", saved)
+		return
+	}
+	SetFlash(c, "error", saved+" "+T(c, "sec.push.no_token"))
 }
 
 // Show is the account page: test connection and the push settings to paste
@@ -334,7 +347,7 @@ func (h *Apps) detail(c echo.Context, a *models.App, result *components.Flash) v
 		quiet = a.QuietStart + " – " + a.QuietEnd + " (" + T(c, "apps.quiet_"+string(a.QuietPolicy)) + ")"
 	}
 	return views.AppDetail{ID: a.ID, Name: a.Name, AppID: a.AppID,
-		PushURL: scheme(c) + "://" + c.Request().Host + "/wx/push/" + a.AppID, PushMode: string(a.PushMode), PushFormat: string(a.PushFormat),
+		PushURL: h.pushURL(c, a.AppID), PushURLGuessed: h.PublicURL == "", PushMode: string(a.PushMode), PushFormat: string(a.PushFormat),
 		TokenSet: a.PushTokenEnc != "", AESKeySet: a.AESKeyEnc != "", APIBaseURL: base, RateLimit: a.RateLimit, DailyQuota: a.DailyQuota,
 		Timezone: a.Timezone, Quiet: quiet, Disabled: a.Disabled, Templates: counts[a.ID], TestResult: result}
 }
@@ -377,6 +390,17 @@ func ExplainWeChat(err error, lang string) string {
 		return components.Translate(lang, "error.unseal")
 	}
 	return components.Translate(lang, "wechat.unreachable", err.Error())
+}
+
+// pushURL is the address WeChat should push an account's events to: the
+// configured public URL, else this request's scheme and Host (which a
+// client chooses, so the page says to configure it).
+func (h *Apps) pushURL(c echo.Context, appID string) string {
+	base := h.PublicURL
+	if base == "" {
+		base = scheme(c) + "://" + c.Request().Host
+	}
+	return base + "/wx/push/" + url.PathEscape(appID)
 }
 
 func scheme(c echo.Context) string {

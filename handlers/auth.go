@@ -1,6 +1,9 @@
 package handlers
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -16,6 +19,28 @@ import (
 
 // SessionCookie is the name of the session cookie.
 const SessionCookie = "minipush_session"
+
+// CSRFCookie holds the CSRF token (HttpOnly: pages carry it in their forms
+// and a <meta> tag for htmx).
+const CSRFCookie = "minipush_csrf"
+
+// SessionCSRF is the CSRF token of a signed-in session: an HMAC keyed by
+// the session's cookie token. It is bound to that session (a token taken
+// from another session, or from before sign-in, does not pass) and changes
+// with it at every sign-in; the database, which holds only the session
+// token's hash, cannot produce it.
+func SessionCSRF(sessionToken string) string {
+	m := hmac.New(sha256.New, []byte(sessionToken))
+	m.Write([]byte("minipush csrf v1"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// SetCSRFCookie (re)issues the CSRF cookie: Secure when the browser came
+// over HTTPS, living as long as a session can.
+func SetCSRFCookie(c echo.Context, token string) {
+	c.SetCookie(&http.Cookie{Name: CSRFCookie, Value: token, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: IsHTTPS(c), MaxAge: int(models.SessionMaxAge / time.Second)})
+}
 
 // LangCookie remembers the UI language of a browser that is not signed in.
 const LangCookie = "minipush_lang"
@@ -87,6 +112,7 @@ func (h *Auth) SetupCreate(c echo.Context) error {
 	checkEmail(c, errs, "email", in.Email)
 	checkName(c, errs, "name", in.Name)
 	checkNewPassword(c, errs, in.Password, &in.Password2)
+	checkPasswordStrength(c, errs, in.Password, in.Email, in.Name)
 	form := views.SetupForm{Email: in.Email, Name: in.Name, Errors: errs}
 	if errs.Any() {
 		return RenderBare(c, http.StatusUnprocessableEntity, views.Setup(form))
@@ -103,7 +129,7 @@ func (h *Auth) SetupCreate(c echo.Context) error {
 	if err := models.Audit(ctx, h.DB, models.Actor{StaffID: s.ID, Email: s.Email, IP: c.RealIP()}, "staff.setup", "staff", s.Email, map[string]any{"role": s.Role}); err != nil {
 		return err
 	}
-	if err := h.startSession(c, s); err != nil {
+	if _, err := h.startSession(c, s); err != nil {
 		return err
 	}
 	SetFlash(c, "success", T(c, "setup.done"))
@@ -151,13 +177,24 @@ func (h *Auth) Login(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		// The attempt that starts a lock gets exactly now+Lock; later
+		// attempts during it get the stored end, which is earlier.
+		if !until.IsZero() && until.Equal(now.Add(k.p.Lock)) {
+			by := "account"
+			if k.key == ipKey {
+				by = "address"
+			}
+			if err := h.auditSignIn(c, nil, "auth.lockout", in.Email, map[string]any{"by": by, "until": until}); err != nil {
+				return err
+			}
+		}
 		if !until.IsZero() {
 			form.Error = T(c, "auth.throttled", until.In(h.Location).Format("15:04"))
 			return RenderBare(c, http.StatusTooManyRequests, views.Login(form))
 		}
 	}
 	var s *models.Staff
-	ok := false
+	ok, reason := false, "bad_credentials"
 	if len(in.Email) <= 180 {
 		var err error
 		s, err = models.GetStaffByEmail(ctx, h.DB, in.Email)
@@ -166,13 +203,19 @@ func (h *Auth) Login(c echo.Context) error {
 		case err != nil:
 			return err
 		default:
-			ok = s.CheckPassword(in.Password) && !s.Disabled
+			ok = s.CheckPassword(in.Password)
+			if ok && s.Disabled {
+				ok, reason = false, "disabled"
+			}
 		}
 	}
 	if s == nil {
 		models.CheckDummyPassword(in.Password) // as slow as a real check
 	}
 	if !ok {
+		if err := h.auditSignIn(c, nil, "auth.sign_in_failed", in.Email, map[string]any{"reason": reason}); err != nil {
+			return err
+		}
 		form.Error = T(c, "auth.bad_credentials")
 		return RenderBare(c, http.StatusUnauthorized, views.Login(form))
 	}
@@ -182,7 +225,11 @@ func (h *Auth) Login(c echo.Context) error {
 	if err := models.ThrottleForgive(ctx, h.DB, ipKey); err != nil {
 		return err
 	}
-	if err := h.startSession(c, s); err != nil {
+	ended, err := h.startSession(c, s)
+	if err != nil {
+		return err
+	}
+	if err := h.auditSignIn(c, s, "auth.sign_in", s.Email, map[string]any{"ended_sessions": ended}); err != nil {
 		return err
 	}
 	next := form.Next
@@ -192,37 +239,70 @@ func (h *Auth) Login(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
-func (h *Auth) startSession(c echo.Context, s *models.Staff) error {
-	// A new session id on every sign-in (no fixation); the old cookie is replaced.
+// startSession signs s in: a new session id on every sign-in (no
+// fixation), the person's other sessions ended (one browser at a time; it
+// returns how many), and a CSRF token bound to the new session.
+func (h *Auth) startSession(c echo.Context, s *models.Staff) (int64, error) {
 	ctx := c.Request().Context()
-	token, err := models.CreateSession(ctx, h.DB, s.ID, c.RealIP(), c.Request().UserAgent(), h.Now())
+	now := h.Now()
+	token, err := models.CreateSession(ctx, h.DB, s.ID, c.RealIP(), c.Request().UserAgent(), now)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := models.UpdateStaffFields(ctx, h.DB, s.ID, map[string]any{"last_login_at": h.Now()}); err != nil {
-		return err
+	ended, err := models.EndOtherSessions(ctx, h.DB, s.ID, token)
+	if err != nil {
+		return 0, err
 	}
-	SetSessionCookie(c, token)
+	if err := models.UpdateStaffFields(ctx, h.DB, s.ID, map[string]any{"last_login_at": now}); err != nil {
+		return 0, err
+	}
+	SetSessionCookie(c, token, now.Add(models.SessionIdle))
+	SetCSRFCookie(c, SessionCSRF(token))
 	c.SetCookie(&http.Cookie{Name: LangCookie, Value: s.Lang, Path: "/", SameSite: http.SameSiteLaxMode, MaxAge: 365 * 86400})
-	return nil
+	return ended, nil
 }
 
-// SetSessionCookie (re)issues the session cookie for token, living as long
-// as the server-side session's idle expiry.
-func SetSessionCookie(c echo.Context, token string) {
+// auditSignIn records a sign-in, a failed one or a lockout. who is the
+// staff member when known; typed is what was typed as the email (cut to
+// the column's size).
+func (h *Auth) auditSignIn(c echo.Context, who *models.Staff, action, typed string, detail map[string]any) error {
+	a := models.Actor{IP: c.RealIP()}
+	if who != nil {
+		a.StaffID, a.Email = who.ID, who.Email
+	}
+	if r := []rune(typed); len(r) > 180 {
+		typed = string(r[:180])
+	}
+	return models.Audit(c.Request().Context(), h.DB, a, action, "staff", typed, detail)
+}
+
+// SetSessionCookie (re)issues the session cookie for token, living until
+// the server-side session expires.
+func SetSessionCookie(c echo.Context, token string, expires time.Time) {
+	maxAge := int(time.Until(expires) / time.Second)
+	if maxAge <= 0 {
+		maxAge = 1
+	}
 	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: IsHTTPS(c), MaxAge: int(models.SessionIdle / time.Second)})
+		SameSite: http.SameSiteLaxMode, Secure: IsHTTPS(c), MaxAge: maxAge})
 }
 
-// Logout ends the session.
+// Logout ends the session; the CSRF token goes with it.
 func (h *Auth) Logout(c echo.Context) error {
 	if tok := SessionToken(c); tok != "" {
-		if err := models.DeleteSession(c.Request().Context(), h.DB, tok); err != nil {
+		ctx := c.Request().Context()
+		if err := models.DeleteSession(ctx, h.DB, tok); err != nil {
 			return err
+		}
+		if s := CurrentStaff(c); s != nil {
+			if err := models.Audit(ctx, h.DB, Actor(c), "auth.sign_out", "staff", s.Email, nil); err != nil {
+				return err
+			}
 		}
 	}
 	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
 	SetFlash(c, "success", T(c, "ux.auth.signed_out"))
+	SetCSRFCookie(c, models.RandomToken(32))
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 

@@ -61,6 +61,7 @@ func (h *Staff) Create(c echo.Context) error {
 	checkName(c, errs, "name", in.Name)
 	checkRole(c, errs, in.Role)
 	checkNewPassword(c, errs, in.Password, nil)
+	checkPasswordStrength(c, errs, in.Password, in.Email, in.Name)
 	form := views.StaffForm{Email: in.Email, Name: in.Name, Role: in.Role, Errors: errs}
 	ctx := c.Request().Context()
 	if !errs.Any() {
@@ -171,6 +172,7 @@ func (h *Staff) ResetPassword(c echo.Context) error {
 	pw := c.FormValue("password")
 	errs := Errors{}
 	checkNewPassword(c, errs, pw, nil)
+	checkPasswordStrength(c, errs, pw, s.Email, s.Name)
 	if errs.Any() {
 		form := views.StaffForm{ID: s.ID, Email: s.Email, Name: s.Name, Role: string(s.Role), Disabled: s.Disabled, Errors: errs}
 		return Render(c, http.StatusUnprocessableEntity, h.page(c, s.Email), views.StaffEdit(form))

@@ -155,5 +155,50 @@
   document.addEventListener("change", function (evt) {
     var t = evt.target;
     if (t && t.matches && t.matches("select[data-autosubmit]") && t.form) t.form.requestSubmit();
+// ---- Account form and page (issue 11, security): copy the push URL, and
+// show the plaintext-mode warning only while plaintext is chosen. ----
+(function () {
+  "use strict";
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    // Plain-HTTP consoles have no clipboard API: select and copy.
+    var ta = document.createElement("textarea");
+    ta.value = text;
+    ta.setAttribute("readonly", "");
+    ta.style.position = "fixed";
+    ta.style.opacity = "0";
+    document.body.appendChild(ta);
+    ta.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(ta);
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+  // <button data-copy="element-id" data-copied="Copied">Copy</button>
+  document.addEventListener("click", function (evt) {
+    var b = evt.target.closest && evt.target.closest("[data-copy]");
+    if (!b) return;
+    var src = document.getElementById(b.dataset.copy);
+    if (!src) return;
+    var label = b.textContent;
+    copyText(src.textContent.trim()).then(function () {
+      b.textContent = b.dataset.copied || label;
+      setTimeout(function () { b.textContent = label; }, 1500);
+    }, function () {
+      var r = document.createRange();
+      r.selectNodeContents(src); // at least select it for Ctrl+C
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(r);
+    });
+  });
+  // <div data-when-push-mode="plain"> shows only while that mode is selected.
+  document.addEventListener("change", function (evt) {
+    var sel = evt.target;
+    if (!sel.matches || !sel.matches('select[name="push_mode"]')) return;
+    var form = sel.form || document;
+    form.querySelectorAll("[data-when-push-mode]").forEach(function (el) {
+      el.hidden = el.dataset.whenPushMode !== sel.value;
+    });
   });
 })();

@@ -5,6 +5,7 @@ package web
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,24 @@ type Config struct {
 	Location   *time.Location
 	NoMigrate  bool
 	TrustProxy bool // take the client address and scheme from X-Forwarded-* headers
+	// PublicURL is the base URL WeChat and browsers reach this console at
+	// (e.g. https://push.example.com); the push URL shown on an account
+	// page is built from it. Empty: the request's Host, with a hint.
+	PublicURL string
+}
+
+// ParsePublicURL checks a --public-url value: http or https, a host, no
+// query or fragment; a trailing slash is dropped. Empty stays empty.
+func ParsePublicURL(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q is not a base URL: give the scheme and host WeChat reaches this console at, e.g. https://push.example.com", v)
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
 }
 
 // SecretKeyFile is where a generated key is kept next to a SQLite database.

@@ -24,13 +24,39 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				handlers.SetCurrent(c, st, ck.Value)
 				if sess.Slid {
 					// The server-side expiry moved on: so does the cookie's.
-					handlers.SetSessionCookie(c, ck.Value)
+					handlers.SetSessionCookie(c, ck.Value, sess.ExpiresAt)
 				}
 			case errors.Is(err, models.ErrNotFound):
 				c.SetCookie(&http.Cookie{Name: handlers.SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
 			default:
 				return err
 			}
+		}
+		return next(c)
+	}
+}
+
+// noStore keeps console pages out of every cache (browser history, shared
+// proxies): they show people's data and carry the CSRF token. Static files
+// are served outside this chain and stay cacheable.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// hstsValue asks browsers to use only HTTPS for a year (not subdomains:
+// the operator may run other sites under the same domain).
+const hstsValue = "max-age=31536000"
+
+// hsts sends Strict-Transport-Security when the request came over HTTPS:
+// TLS to minipush itself, or, with --trust-proxy, a proxy saying so in
+// X-Forwarded-Proto (an untrusted header is ignored).
+func hsts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if handlers.IsHTTPS(c) {
+			c.Response().Header().Set("Strict-Transport-Security", hstsValue)
 		}
 		return next(c)
 	}

@@ -26,7 +26,7 @@ func (s *Server) routes() {
 	health := &handlers.Health{Env: env}
 	wxpush := &handlers.WxPush{Env: env, Events: s.events, SentEvents: s.sentEvents}
 	jobsPage := &handlers.Jobs{Env: env, Runner: s.jobs}
-	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP}
+	apps := &handlers.Apps{Env: env, HTTP: s.wechatHTTP, PublicURL: s.publicURL}
 	templates := &handlers.Templates{Env: env, HTTP: s.wechatHTTP, Queue: s.queue}
 	apiKeys := &handlers.APIKeys{Env: env, Usage: s.keyUsage}
 	users := &handlers.Users{Env: env}

@@ -50,6 +50,9 @@ type Deps struct {
 	Metrics      http.Handler
 	MetricsToken string
 	Version      string
+	// PublicURL is the base URL the console is reached at (see Config);
+	// empty: the request's Host.
+	PublicURL string
 }
 
 // Server is the console and API HTTP server.
@@ -69,6 +72,7 @@ type Server struct {
 	metrics    http.Handler
 	metricsTok string
 	roles      routeRoles // who may call each console route (nav.go)
+	publicURL  string
 }
 
 // New builds the server with its middleware and every route.
@@ -104,6 +108,7 @@ func New(d Deps) *Server {
 		keyUsage:   d.APIKeyUsage,
 		metrics:    d.Metrics,
 		metricsTok: d.MetricsToken,
+		publicURL:  d.PublicURL,
 	}
 	e.HTTPErrorHandler = s.errorHandler
 
@@ -135,6 +140,7 @@ func New(d Deps) *Server {
 			return nil
 		},
 	}))
+	e.Use(hsts)
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY", ReferrerPolicy: "same-origin",
 		HSTSMaxAge:            0,
@@ -177,17 +183,7 @@ func New(d Deps) *Server {
 
 // consoleMiddleware is the chain every console page runs through.
 func (s *Server) consoleMiddleware() []echo.MiddlewareFunc {
-	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     "minipush_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "csrf").SetInternal(err)
-		},
-	})
-	return []echo.MiddlewareFunc{s.loadSession, s.requestInfo, csrf, csrfInfo, s.setupGate}
+	return []echo.MiddlewareFunc{s.loadSession, noStore, s.requestInfo, csrfGuard, csrfInfo, s.setupGate}
 }
 
 // staticHandler serves embedded files; a request carrying the current
@@ -251,7 +247,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	case http.StatusForbidden:
 		info.Title, info.Message = handlers.T(c, "error.403"), handlers.T(c, "error.403_hint")
 		if he != nil && he.Message == "csrf" {
-			info.Message = handlers.T(c, "error.csrf_hint")
+			info.Title, info.Message = handlers.T(c, "sec.csrf.title"), handlers.T(c, "sec.csrf.hint")
 		}
 	case http.StatusNotFound:
 		info.Title, info.Message = handlers.T(c, "error.404"), handlers.T(c, "error.404_hint")

@@ -61,6 +61,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return err
 	}
 	retentionDays := fs.Int("retention-days", retention, "keep this many days of deliveries and events; older ones are deleted by the retention job (0: keep everything) (env MINIPUSH_RETENTION_DAYS)")
+	publicURL := fs.String("public-url", os.Getenv("MINIPUSH_PUBLIC_URL"), "base URL WeChat and browsers reach this console at, e.g. https://push.example.com; the account page builds the push URL from it (env MINIPUSH_PUBLIC_URL)")
 	var ecfg engineFlags
 	if err := ecfg.register(fs); err != nil {
 		return err
@@ -74,6 +75,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 	if *retentionDays < 0 {
 		return fmt.Errorf("--retention-days %d: use 0 (keep everything) or a number of days", *retentionDays)
+	}
+	pub, err := web.ParsePublicURL(*publicURL)
+	if err != nil {
+		return fmt.Errorf("--public-url: %v", err)
 	}
 	loc, err := time.LoadLocation(*tz)
 	if err != nil {
@@ -130,7 +135,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	keyUsage := models.NewAPIKeyUsage(db, 2*time.Second, func(err error) { log.Warn("writing API key usage failed; kept for the next try", "err", err) })
 	srv := web.New(web.Deps{DB: db, Logger: log, Sealer: sealer, Location: loc, TrustProxy: *trustProxy, Version: version,
 		WeChatHTTP: wx, Jobs: runner, Events: engine, Queue: engine, SentEvents: sentEvents, APIKeyUsage: keyUsage,
-		Metrics: engine.MetricsHandler(), MetricsToken: os.Getenv("MINIPUSH_METRICS_TOKEN")})
+		Metrics: engine.MetricsHandler(), MetricsToken: os.Getenv("MINIPUSH_METRICS_TOKEN"), PublicURL: pub})
 	err = srv.Start(ctx, *addr, func(a string) {
 		log.Info("minipush serving", "addr", a, "db", target.String(), "version", version, "instance", holder)
 	})

@@ -46,7 +46,8 @@ func Keys(prefix string) []string {
 // area of the console keeps its strings in a file of its own (i18n_*.go);
 // a key defined twice stops the program at start-up.
 var catalog = mergeCatalogs(shellCatalog, usersCatalog, campaignsCatalog, engineCatalog, dashboardCatalog,
-	uxCatalog, uxShellCatalog, uxSyncCatalog, uxAuditCatalog, uxMiscCatalog, uxJobsCatalog, uxTestSendCatalog, uxLibraryCatalog, opsCatalog)
+	uxCatalog, uxShellCatalog, uxSyncCatalog, uxAuditCatalog, uxMiscCatalog, uxJobsCatalog, uxTestSendCatalog, uxLibraryCatalog, opsCatalog,
+	securityCatalog)
 
 func mergeCatalogs(parts ...map[string][2]string) map[string][2]string {
 	out := make(map[string][2]string)

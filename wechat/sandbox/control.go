@@ -35,13 +35,16 @@ func (s *Server) AddApp(cfg AppConfig) error {
 	if cfg.Safe && cfg.EncodingAESKey == "" {
 		return errors.New("sandbox: safe mode needs encoding_aes_key")
 	}
+	if cfg.Compatible && cfg.EncodingAESKey == "" {
+		return errors.New("sandbox: compatible mode needs encoding_aes_key")
+	}
 	var pc *pushConfig
 	if cfg.PushURL != "" {
 		push, err := wechat.NewPush(cfg.PushToken, cfg.EncodingAESKey, cfg.AppID)
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
-		pc = &pushConfig{url: cfg.PushURL, push: push, safe: cfg.Safe, format: wechat.Format(cfg.Format)}
+		pc = &pushConfig{url: cfg.PushURL, push: push, safe: cfg.Safe, compat: cfg.Compatible, format: wechat.Format(cfg.Format)}
 	} else if cfg.EncodingAESKey != "" {
 		if _, err := wechat.NewCrypter(cfg.EncodingAESKey, cfg.AppID); err != nil {
 			return fmt.Errorf("sandbox: %w", err)
@@ -57,7 +60,7 @@ func (s *Server) AddApp(cfg AppConfig) error {
 	c := cfg
 	a.cfg.Store(&c)
 	a.push.Store(pc)
-	s.log.Info("sandbox: app registered", "appid", cfg.AppID, "push_url", cfg.PushURL, "safe", cfg.Safe, "format", cfg.Format)
+	s.log.Info("sandbox: app registered", "appid", cfg.AppID, "push_url", cfg.PushURL, "safe", cfg.Safe, "compatible", cfg.Compatible, "format", cfg.Format)
 	return nil
 }
 

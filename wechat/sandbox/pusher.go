@@ -127,6 +127,7 @@ func (p *pusher) send(j *pushJob) error {
 	req, err := pc.push.NewRequest(ctx, pc.url, j.ev, wechat.PushOptions{
 		EncodeOptions: wechat.EncodeOptions{Format: pc.format, StringNumbers: pc.format == wechat.FormatJSON},
 		Safe:          pc.safe,
+		Compatible:    pc.compat,
 		Timestamp:     p.s.now().Unix(),
 	})
 	if err != nil {

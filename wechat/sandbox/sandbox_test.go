@@ -306,14 +306,14 @@ func TestSendChecksInOrder(t *testing.T) {
 
 func TestPushesAllModes(t *testing.T) {
 	for _, mode := range []struct {
-		safe   bool
-		format string
-	}{{false, "json"}, {false, "xml"}, {true, "json"}, {true, "xml"}} {
-		t.Run(fmt.Sprintf("safe=%v/%s", mode.safe, mode.format), func(t *testing.T) {
+		safe, compat bool
+		format       string
+	}{{false, false, "json"}, {false, false, "xml"}, {true, false, "json"}, {true, false, "xml"}, {false, true, "json"}, {false, true, "xml"}} {
+		t.Run(fmt.Sprintf("safe=%v/compatible=%v/%s", mode.safe, mode.compat, mode.format), func(t *testing.T) {
 			e := newEnv(t, sandbox.Options{})
 			rcv := newReceiver(t, appID)
 			must(t, e.sb.AddApp(sandbox.AppConfig{AppID: appID, Secret: secret, OriginalID: "gh_abcdef123456", PushURL: rcv.srv.URL + "/wx/push/" + appID,
-				PushToken: tok, EncodingAESKey: aesKey, Safe: mode.safe, Format: mode.format}))
+				PushToken: tok, EncodingAESKey: aesKey, Safe: mode.safe, Compatible: mode.compat, Format: mode.format}))
 			tplA := mustTemplate(t, e, "a:{{thing1.DATA}}")
 			tplB := mustTemplate(t, e, "b:{{phrase2.DATA}}")
 
@@ -361,8 +361,13 @@ func TestPushesAllModes(t *testing.T) {
 				if isXML != (mode.format == "xml") {
 					t.Errorf("format: %s", raw)
 				}
-				if mode.safe != strings.Contains(raw, "encrypt_type=aes") || mode.safe != strings.Contains(raw, "Encrypt") {
+				enc := mode.safe || mode.compat
+				if enc != strings.Contains(raw, "encrypt_type=aes") || enc != strings.Contains(raw, "Encrypt") {
 					t.Errorf("mode: %s", raw)
+				}
+				// Compatible mode: the message readable beside the ciphertext.
+				if readable := strings.Contains(raw, "FromUserName"); readable != !mode.safe {
+					t.Errorf("readable part (want %v): %s", !mode.safe, raw)
 				}
 			}
 		})

@@ -26,6 +26,9 @@ type AppConfig struct {
 	EncodingAESKey string `json:"encoding_aes_key,omitempty"`
 	// Safe encrypts pushes (safe mode); needs EncodingAESKey.
 	Safe bool `json:"safe,omitempty"`
+	// Compatible sends the plaintext message and the encrypted one in the
+	// same body (WeChat's compatible mode, 兼容模式); needs EncodingAESKey.
+	Compatible bool `json:"compatible,omitempty"`
 	// Format of pushes: "json" (default) or "xml".
 	Format string `json:"format,omitempty"`
 	// Pages are the pages of the released version; when set, a send whose
@@ -59,6 +62,7 @@ type pushConfig struct {
 	url    string
 	push   *wechat.Push
 	safe   bool
+	compat bool
 	format wechat.Format
 }
 
