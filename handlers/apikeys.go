@@ -76,7 +76,7 @@ type apiKeyInput struct {
 func (h *APIKeys) Create(c echo.Context) error {
 	var in apiKeyInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	in.Name = trim(in.Name)
 	errs := Errors{}

@@ -211,7 +211,7 @@ func formFromInput(c echo.Context, id int64, in appInput, existing *models.App, 
 func (h *Apps) Create(c echo.Context) error {
 	var in appInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	v, errs := h.check(c, &in, nil)
 	ctx := c.Request().Context()
@@ -270,7 +270,7 @@ func (h *Apps) Update(c echo.Context) error {
 	}
 	var in appInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	v, errs := h.check(c, &in, a)
 	if errs.Any() {

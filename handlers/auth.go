@@ -105,7 +105,7 @@ func (h *Auth) SetupCreate(c echo.Context) error {
 	}
 	var in setupInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	in.Email, in.Name = models.NormalizeEmail(in.Email), trim(in.Name)
 	errs := Errors{}
@@ -160,7 +160,7 @@ type loginInput struct {
 func (h *Auth) Login(c echo.Context) error {
 	var in loginInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	in.Email = models.NormalizeEmail(in.Email)
 	ctx := c.Request().Context()
@@ -310,7 +310,7 @@ func (h *Auth) Logout(c echo.Context) error {
 func (h *Auth) SetLang(c echo.Context) error {
 	lang := c.FormValue("lang")
 	if lang != "zh" && lang != "en" {
-		return echo.NewHTTPError(http.StatusBadRequest, "lang must be zh or en")
+		return echo.NewHTTPError(http.StatusBadRequest, T(c, "error.400_lang"))
 	}
 	c.SetCookie(&http.Cookie{Name: LangCookie, Value: lang, Path: "/", SameSite: http.SameSiteLaxMode, MaxAge: 365 * 86400})
 	if s := CurrentStaff(c); s != nil && s.Lang != lang {

@@ -189,7 +189,7 @@ func (h *Deliveries) Settle(c echo.Context) error {
 	}
 	var in settleInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	in.Reason = trim(in.Reason)
 	errs := Errors{}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"net/http"
 	"net/mail"
 	"strings"
 	"unicode/utf8"
@@ -9,6 +10,14 @@ import (
 
 	"github.com/minipush/minipush/models"
 )
+
+// badForm answers a form the server could not read (a value of the wrong
+// type, a body that is not a form): a worded 400 for the person, the
+// binder's own text for the log only.
+func badForm(c echo.Context, err error) error {
+	c.Logger().Warnf("form not readable: %v", err)
+	return echo.NewHTTPError(http.StatusBadRequest, T(c, "error.400_form"))
+}
 
 // Errors collects one translated message per form field.
 type Errors map[string]string

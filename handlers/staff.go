@@ -53,7 +53,7 @@ type staffInput struct {
 func (h *Staff) Create(c echo.Context) error {
 	var in staffInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	in.Email, in.Name = models.NormalizeEmail(in.Email), trim(in.Name)
 	errs := Errors{}
@@ -109,7 +109,7 @@ func (h *Staff) Update(c echo.Context) error {
 	}
 	var in staffInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	in.Name = trim(in.Name)
 	disabled := in.Disabled == "1" || in.Disabled == "on"

@@ -167,7 +167,7 @@ func (h *Users) AdjustCredits(c echo.Context) error {
 	}
 	var in adjustInput
 	if err := c.Bind(&in); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		return badForm(c, err)
 	}
 	in.Reason = trim(in.Reason)
 	errs := Errors{}

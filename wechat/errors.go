@@ -388,9 +388,9 @@ func Explain(code int, lang string) string {
 	c := strconv.Itoa(code)
 	switch {
 	case !ok && isZh(lang):
-		return c + "：未知的微信错误码"
+		return c + "：微信公开的错误码表里没有这个码，请以微信返回的原文为准"
 	case !ok:
-		return c + ": unknown WeChat error code"
+		return c + ": not in WeChat's published code list; go by WeChat's own text"
 	case isZh(lang):
 		return c + "：" + ex.zh
 	default:

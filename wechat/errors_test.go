@@ -92,7 +92,7 @@ func TestExplain(t *testing.T) {
 			t.Errorf("%s: %s", lang, zh)
 		}
 	}
-	if !strings.Contains(Explain(123456, "en"), "unknown") || !strings.Contains(Explain(123456, "zh"), "未知") {
+	if !strings.Contains(Explain(123456, "en"), "not in WeChat's published code list") || !strings.Contains(Explain(123456, "zh"), "错误码表里没有") {
 		t.Error("unknown code")
 	}
 	// Every code with a constant has both texts.

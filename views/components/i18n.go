@@ -160,6 +160,8 @@ var shellCatalog = map[string][2]string{
 
 	// Errors
 	"error.400":       {"请求有误", "Bad request"},
+	"error.400_lang":  {"只能选择中文（zh）或 English（en）。", "Choose zh (中文) or en (English)."},
+	"error.400_form":  {"表单内容无法读取（某一项的格式不对）。请刷新页面，重新填写后再提交。", "The form could not be read (a value has the wrong form). Reload the page, fill it in again and submit."},
 	"error.403":       {"没有权限", "Not allowed"},
 	"error.403_hint":  {"你的角色不能访问此页面。如需访问，请联系管理员。", "Your role cannot open this page. Ask an admin if you need it."},
 	"error.csrf_hint": {"表单已过期或来源不明。请刷新页面后重新提交。", "The form expired or came from elsewhere. Reload the page and submit again."},
