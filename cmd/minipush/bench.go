@@ -61,6 +61,7 @@ type benchResult struct {
 	Concurrency      int     `json:"concurrency"`
 	RawConcurrency   int     `json:"raw_concurrency"`
 	MemLimitMB       int     `json:"mem_limit_mb"`
+	benchCost
 }
 
 const (
@@ -109,11 +110,24 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		return err
 	}
 	defer drop()
+	meter := &costMeter{counter: &stmtCounter{}}
+	if t, err := models.ParseDSN(benchDSN); err == nil {
+		meter.serverPID = dbServerPID(t)
+		if t.Config != nil {
+			meter.schema = t.Config.DBName
+		}
+	}
+	var dropUser func()
+	benchDSN, meter.admin, meter.user, dropUser = benchOwnUser(benchDSN)
+	defer dropUser()
 	db, err := models.Open(ctx, benchDSN, models.OpenOptions{Logger: quiet, SlowQuery: time.Minute})
 	if err != nil {
 		return err
 	}
 	defer models.Close(db)
+	if err := meter.counter.register(db); err != nil {
+		return err
+	}
 	if _, err := models.Migrate(ctx, db); err != nil {
 		return err
 	}
@@ -196,6 +210,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(pl) }()
 	defer func() { _ = hs.Close(); sentEvents.Close() }()
+	cost0 := meter.snap()
 	cpu0 := cpuSeconds()
 	start := time.Now()
 	ectx, cancel := context.WithCancel(ctx)
@@ -230,6 +245,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err := benchSettle(ctx, db, sb, e, start, sent, &res); err != nil {
 		return err
 	}
+	res.benchCost = meter.result(cost0, meter.snap(), sent, time.Since(start).Seconds())
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	_ = e.Stop(sctx)
 	scancel()
@@ -267,6 +283,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fmt.Fprintf(stdout, "raw bound          %.0f calls/s (no database, %d in flight)\n", res.RawMsgsPerSec, res.RawConcurrency)
 	fmt.Fprintf(stdout, "fraction of raw    %.2f\n", res.FractionOfRaw)
 	fmt.Fprintf(stdout, "CPU s / 1,000 msgs %.3f (this process: engine + sandbox; not the database server)\n", res.CPUSecPer1k)
+	fmt.Fprintf(stdout, "whole cost / 1,000 engine start to settled (%.1fs): this process %.3f CPU s, database server %s CPU s (its statements for this bench: %s)\n",
+		res.CostSeconds, res.MinipushCPUPer1k, orNA(res.DBServerCPUPer1k, "%.3f"), orNA(res.DBUserCPUPer1k, "%.3f"))
+	fmt.Fprintf(stdout, "per message        %.2f statements, %s commits, %.2f rows written, %s index rows changed\n",
+		res.StatementsPerMsg, orNA(res.CommitsPerMsg, "%.2f"), res.RowsWrittenPerMsg, orNA(res.IndexRowsPerMsg, "%.1f"))
 	fmt.Fprintf(stdout, "peak RSS           %.0f MB (this process, sandbox included; Go memory limit %d MiB)\n", res.PeakRSSMB, res.MemLimitMB)
 	fmt.Fprintf(stdout, "queued → sent      p50 %.0f ms, p99 %.0f ms (all queued just before the start)\n", res.P50Ms, res.P99Ms)
 	fmt.Fprintf(stdout, "claimed → sent     p50 %.0f ms, p99 %.0f ms\n", res.P50ClaimMs, res.P99ClaimMs)
