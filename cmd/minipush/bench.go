@@ -59,6 +59,7 @@ type benchResult struct {
 	Workers          int     `json:"workers"`
 	BatchSize        int     `json:"batch_size"`
 	Concurrency      int     `json:"concurrency"`
+	Pipeline         bool    `json:"pipeline"`
 	RawConcurrency   int     `json:"raw_concurrency"`
 	MemLimitMB       int     `json:"mem_limit_mb"`
 	benchCost
@@ -81,6 +82,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	workers := fs.Int("workers", 4, "engine workers")
 	batch := fs.Int("batch", 500, "deliveries per claim")
 	conc := fs.Int("concurrency", 32, "WeChat requests in flight per worker")
+	pipeline := fs.Bool("pipeline", false, "each worker claims its next batch while the last one is being sent")
 	memLimit := fs.Int("memlimit", 110, "soft memory limit of this process in MiB for Go's garbage collector (debug.SetMemoryLimit); 0: none; ignored when GOMEMLIMIT is set")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the engine phase to this file (go tool pprof)")
@@ -136,7 +138,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 			fmt.Fprintf(stderr, format+"\n", a...)
 		}
 	}
-	res := benchResult{Recipients: *n, Workers: *workers, BatchSize: *batch, Concurrency: *conc, RawConcurrency: *workers * *conc}
+	res := benchResult{Recipients: *n, Workers: *workers, BatchSize: *batch, Concurrency: *conc, Pipeline: *pipeline, RawConcurrency: *workers * *conc}
 	if l := debug.SetMemoryLimit(-1); l < math.MaxInt64 {
 		res.MemLimitMB = int(l >> 20)
 	}
@@ -190,7 +192,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 
 	progress("bench: engine: draining %d deliveries...", *n)
 	e, err := scheduler.NewEngine(scheduler.Config{DB: db, Sealer: sealer, Logger: quiet, Workers: *workers, BatchSize: *batch,
-		Concurrency: *conc, NoRateLimit: true, PollInterval: 20 * time.Millisecond, AppRefresh: time.Minute})
+		Concurrency: *conc, Pipeline: *pipeline, NoRateLimit: true, PollInterval: 20 * time.Millisecond, AppRefresh: time.Minute})
 	if err != nil {
 		return err
 	}
@@ -245,7 +247,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err := benchSettle(ctx, db, sb, e, start, sent, &res); err != nil {
 		return err
 	}
+	settledShare, err := benchSettledAll(ctx, db, sb, sent, 5*time.Minute)
+	if err != nil {
+		return err
+	}
 	res.benchCost = meter.result(cost0, meter.snap(), sent, time.Since(start).Seconds())
+	res.CostSettled = settledShare
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	_ = e.Stop(sctx)
 	scancel()
@@ -283,8 +290,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fmt.Fprintf(stdout, "raw bound          %.0f calls/s (no database, %d in flight)\n", res.RawMsgsPerSec, res.RawConcurrency)
 	fmt.Fprintf(stdout, "fraction of raw    %.2f\n", res.FractionOfRaw)
 	fmt.Fprintf(stdout, "CPU s / 1,000 msgs %.3f (this process: engine + sandbox; not the database server)\n", res.CPUSecPer1k)
-	fmt.Fprintf(stdout, "whole cost / 1,000 engine start to settled (%.1fs): this process %.3f CPU s, database server %s CPU s (its statements for this bench: %s)\n",
-		res.CostSeconds, res.MinipushCPUPer1k, orNA(res.DBServerCPUPer1k, "%.3f"), orNA(res.DBUserCPUPer1k, "%.3f"))
+	fmt.Fprintf(stdout, "whole cost / 1,000 engine start to %.0f%% settled (%.1fs): this process %.3f CPU s, database server %s CPU s (its statements for this bench: %s)\n",
+		100*res.CostSettled, res.CostSeconds, res.MinipushCPUPer1k, orNA(res.DBServerCPUPer1k, "%.3f"), orNA(res.DBUserCPUPer1k, "%.3f"))
 	fmt.Fprintf(stdout, "per message        %.2f statements, %s commits, %.2f rows written, %s index rows changed\n",
 		res.StatementsPerMsg, orNA(res.CommitsPerMsg, "%.2f"), res.RowsWrittenPerMsg, orNA(res.IndexRowsPerMsg, "%.1f"))
 	fmt.Fprintf(stdout, "peak RSS           %.0f MB (this process, sandbox included; Go memory limit %d MiB)\n", res.PeakRSSMB, res.MemLimitMB)
