@@ -113,7 +113,11 @@ type costMeter struct {
 func (m *costMeter) snap() costSnap {
 	s := costSnap{self: cpuSeconds(), server: -1, stmts: m.counter.stmts.Load(), rows: m.counter.rows.Load(), indexRows: -1}
 	if m.serverPID > 0 {
-		if cpu, err := procCPUSeconds(m.serverPID); err == nil {
+		cpu, err := procCPUSeconds(m.serverPID)
+		if err != nil {
+			cpu, err = procCPUSeconds(m.serverPID) // once more
+		}
+		if err == nil {
 			s.server = cpu
 		}
 	}
@@ -241,16 +245,19 @@ func dbServerPID(t models.Target) int {
 	if t.Config.Net != "unix" && host != "127.0.0.1" && host != "localhost" && host != "::1" && host != "[::1]" {
 		return 0
 	}
-	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, name := range []string{"mariadbd", "mysqld"} {
-		for _, p := range comms {
-			b, err := os.ReadFile(p)
-			if err != nil || strings.TrimSpace(string(b)) != name {
-				continue
-			}
-			pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			if err == nil {
-				return pid
+	// Several tries: /proc changes while it is read on a busy machine.
+	for range 3 {
+		ents, _ := os.ReadDir("/proc")
+		for _, name := range []string{"mariadbd", "mysqld"} {
+			for _, e := range ents {
+				pid, err := strconv.Atoi(e.Name())
+				if err != nil {
+					continue
+				}
+				b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+				if err == nil && strings.TrimSpace(string(b)) == name {
+					return pid
+				}
 			}
 		}
 	}
