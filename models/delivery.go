@@ -77,16 +77,28 @@ type Delivery struct {
 	// (migration 11; "": the account's, see SendSettings).
 	MPState string `gorm:"column:mp_state"`
 	Lang    string
+	// values is Data decoded by the first DataMap: the engine decodes a
+	// delivery's values once, to check them when it claims and to send them.
+	values map[string]string
 }
 
-// DataMap decodes the keyword values.
+// DataMap decodes the keyword values, once: later calls (on the row or a
+// copy of it) return the same map, so a change made to it (the engine
+// renders {{placeholders}} in place) is what later callers see.
 func (d *Delivery) DataMap() (map[string]string, error) {
+	if d.values != nil {
+		return d.values, nil
+	}
 	m := map[string]string{}
 	if d.Data == "" {
+		d.values = m
 		return m, nil
 	}
-	err := json.Unmarshal([]byte(d.Data), &m)
-	return m, err
+	if err := json.Unmarshal([]byte(d.Data), &m); err != nil {
+		return m, err
+	}
+	d.values = m
+	return m, nil
 }
 
 // Final tells whether the delivery will change no more by itself.

@@ -14,31 +14,34 @@ import (
 // when its lease is getting old; nil: none), so a long batch does not
 // outlive its lease. It returns the ids of chunk still held by owner: a
 // row whose lease was lost to recovery must not be sent.
+//
+// Usually it is one statement on its own (no renewal, every row still
+// ours): no transaction around it, so one round trip and one commit.
 func MarkCalled(ctx context.Context, db *gorm.DB, owner string, renew, chunk []int64, now, leaseUntil time.Time) ([]int64, error) {
 	if len(chunk) == 0 {
 		return nil, nil
 	}
-	held := chunk
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if len(renew) > 0 {
-			if err := tx.Exec(`UPDATE deliveries SET lease_until = ? WHERE id IN ? AND lease_owner = ? AND status = ?`,
-				leaseUntil.UTC(), renew, owner, DeliverySending).Error; err != nil {
-				return err
-			}
+	db = db.WithContext(ctx)
+	if len(renew) == 0 {
+		held, all, err := markCalled(db, owner, chunk, now, leaseUntil)
+		if err != nil || all {
+			return held, err
 		}
-		r := tx.Exec(`UPDATE deliveries SET called_at = ?, lease_until = ? WHERE id IN ? AND lease_owner = ? AND status = ?`,
-			now.UTC(), leaseUntil.UTC(), chunk, owner, DeliverySending)
-		if r.Error != nil {
-			return r.Error
+		return heldBy(db, owner, chunk)
+	}
+	var held []int64
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`UPDATE deliveries SET lease_until = ? WHERE id IN `+inList(renew)+` AND lease_owner = ? AND status = ?`,
+			leaseUntil.UTC(), owner, DeliverySending).Error; err != nil {
+			return err
 		}
-		if r.RowsAffected == int64(len(chunk)) {
-			return nil
+		var all bool
+		var err error
+		if held, all, err = markCalled(tx, owner, chunk, now, leaseUntil); err != nil || all {
+			return err
 		}
-		// Some rows are no longer ours (or MySQL counted an unchanged row):
-		// ask which are.
-		held = nil
-		return tx.Model(&Delivery{}).Where("id IN ? AND lease_owner = ? AND status = ?", chunk, owner, DeliverySending).
-			Pluck("id", &held).Error
+		held, err = heldBy(tx, owner, chunk)
+		return err
 	})
 	return held, err
 }
@@ -97,4 +100,24 @@ func ListDeliveryCalls(ctx context.Context, db *gorm.DB, deliveryID int64) ([]De
 	var out []DeliveryCall
 	err := db.WithContext(ctx).Where("delivery_id = ?", deliveryID).Order("id").Limit(500).Find(&out).Error
 	return out, err
+}
+
+// markCalled sets called_at and the lease of the chunk's rows still held
+// by owner; all tells whether every row was.
+func markCalled(db *gorm.DB, owner string, chunk []int64, now, leaseUntil time.Time) (held []int64, all bool, err error) {
+	r := db.Exec(`UPDATE deliveries SET called_at = ?, lease_until = ? WHERE id IN `+inList(chunk)+` AND lease_owner = ? AND status = ?`,
+		now.UTC(), leaseUntil.UTC(), owner, DeliverySending)
+	if r.Error != nil {
+		return nil, false, r.Error
+	}
+	return chunk, r.RowsAffected == int64(len(chunk)), nil
+}
+
+// heldBy asks which rows of ids owner still holds in sending (some were
+// lost, or MySQL counted a row it did not change).
+func heldBy(db *gorm.DB, owner string, ids []int64) ([]int64, error) {
+	var held []int64
+	err := db.Model(&Delivery{}).Where("id IN "+inList(ids)+" AND lease_owner = ? AND status = ?", owner, DeliverySending).
+		Pluck("id", &held).Error
+	return held, err
 }

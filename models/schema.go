@@ -11,6 +11,7 @@ var migrations = []Migration{
 	{Version: 6, Name: "settle_pending_index", Statements: schemaV6},
 	{Version: 8, Name: "delivery_hourly", Statements: schemaV8},
 	{Version: 11, Name: "api_support_round2", Statements: schemaV11},
+	{Version: 12, Name: "delivery_index_diet", Statements: schemaV12},
 }
 
 // schemaV1 creates every table the design names, with the keys and indexes

@@ -32,6 +32,12 @@ type Config struct {
 	// batch, sends it with up to Concurrency requests in flight, records
 	// the answers, and claims again.
 	Workers int
+	// Pipeline makes each worker claim its next batch while the last one
+	// is being sent (see pipeline). Off by default: measured on a loaded
+	// 2-core machine with MariaDB it sent about 12 % more per second but
+	// cost the database about 15 % more CPU per message and slowed
+	// settlement; where the database has cores to spare it may pay.
+	Pipeline bool
 	// BatchSize is the most deliveries one claim takes (default 200).
 	BatchSize int
 	// Concurrency is the most WeChat requests one worker has in flight
@@ -287,10 +293,12 @@ func (e *Engine) claiming() bool {
 
 func (e *Engine) worker(i int) {
 	defer e.workers.Done()
+	p := &pipeline{e: e}
+	defer p.wait() // the last batch is recorded before the worker ends
 	timer := time.NewTimer(e.cfg.PollInterval)
 	defer timer.Stop()
 	for e.claiming() {
-		if e.pass(i) {
+		if e.pass(i, p) {
 			continue
 		}
 		timer.Reset(e.cfg.PollInterval)

@@ -326,7 +326,8 @@ func TestTwoEnginesDrain5000(t *testing.T) {
 		mod := func(c *Config) { c.Workers, c.BatchSize, c.Concurrency = 3, 100, 16 }
 		start := time.Now()
 		a := h.engine(context.Background(), mod)
-		b := h.engine(context.Background(), mod)
+		// B claims its next batch while one is being sent (Config.Pipeline).
+		b := h.engine(context.Background(), func(c *Config) { mod(c); c.Pipeline = true })
 		h.waitFor("all answered", func() bool {
 			st := h.statuses()
 			return st[models.DeliveryQueued]+st[models.DeliverySending] == 0

@@ -19,7 +19,7 @@ import (
 
 // pass claims and sends one batch for each app with due work; it tells
 // whether anything was done.
-func (e *Engine) pass(i int) bool {
+func (e *Engine) pass(i int, p *pipeline) bool {
 	ctx := e.hard
 	e.state.refresh(ctx, false)
 	worked := false
@@ -27,7 +27,7 @@ func (e *Engine) pass(i int) bool {
 		if !e.claiming() {
 			return worked
 		}
-		n, err := e.claimAndSend(ctx, st)
+		n, err := e.claimAndSend(ctx, st, p)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("claiming deliveries failed; will retry", "appid", st.app.AppID, "err", err)
@@ -40,9 +40,10 @@ func (e *Engine) pass(i int) bool {
 	return worked
 }
 
-// claimAndSend claims one batch of the app, sends it and records the
-// answers. It returns how many deliveries it handled.
-func (e *Engine) claimAndSend(ctx context.Context, st *appState) (int, error) {
+// claimAndSend claims one batch of the app and hands it to the worker's
+// pipeline, which sends it and records the answers once the batch before
+// it is recorded. It returns how many deliveries it handled.
+func (e *Engine) claimAndSend(ctx context.Context, st *appState, p *pipeline) (int, error) {
 	g, err := e.take(ctx, st, e.cfg.BatchSize)
 	if err != nil || g.n == 0 {
 		return 0, err
@@ -53,8 +54,9 @@ func (e *Engine) claimAndSend(ctx context.Context, st *appState) (int, error) {
 		reserved = reserved[:0]
 		return e.decide(rows, attrs, &reserved)
 	}
+	claimedAt := e.now()
 	res, err := models.ClaimDeliveries(ctx, e.db, models.ClaimRequest{AppID: st.app.ID, Owner: e.cfg.InstanceID,
-		Limit: g.n, Now: e.now(), LeaseFor: e.cfg.LeaseFor, Decide: decide})
+		Limit: g.n, Now: claimedAt, LeaseFor: e.cfg.LeaseFor, Decide: decide})
 	if err != nil {
 		e.state.releaseUsers(reserved)
 		e.giveBack(g, g.n)
@@ -85,7 +87,7 @@ func (e *Engine) claimAndSend(ctx context.Context, st *appState) (int, error) {
 	}
 	if len(res.Send) > 0 {
 		e.m.claimed.Observe(float64(len(res.Send)))
-		e.sendBatch(st, res.Send)
+		p.send(st, res.Send, claimedAt)
 	}
 	return handled, nil
 }
@@ -147,7 +149,7 @@ func (e *Engine) decide(rows []models.Delivery, attrs map[int64]string, reserved
 // records it as called and renews the batch's lease, so after a crash only
 // rows of started chunks can be unknown (the rest go back to the queue),
 // and a batch slower than its lease is not taken over mid-send.
-func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
+func (e *Engine) sendBatch(st *appState, rows []models.Delivery, claimedAt time.Time) {
 	outs := make([]models.Outcome, len(rows))
 	sent := make([]bool, len(rows))
 	lost := make([]bool, len(rows))
@@ -157,7 +159,7 @@ func (e *Engine) sendBatch(st *appState, rows []models.Delivery) {
 	}
 	sem := make(chan struct{}, e.cfg.Concurrency)
 	var wg sync.WaitGroup
-	renewed := e.now() // the claim set the lease
+	renewed := claimedAt // the claim set the lease
 	for start := 0; start < len(rows); start += e.cfg.Concurrency {
 		end := min(start+e.cfg.Concurrency, len(rows))
 		if e.sendCtx.Err() != nil {

@@ -59,8 +59,10 @@ type benchResult struct {
 	Workers          int     `json:"workers"`
 	BatchSize        int     `json:"batch_size"`
 	Concurrency      int     `json:"concurrency"`
+	Pipeline         bool    `json:"pipeline"`
 	RawConcurrency   int     `json:"raw_concurrency"`
 	MemLimitMB       int     `json:"mem_limit_mb"`
+	benchCost
 }
 
 const (
@@ -80,6 +82,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	workers := fs.Int("workers", 4, "engine workers")
 	batch := fs.Int("batch", 500, "deliveries per claim")
 	conc := fs.Int("concurrency", 32, "WeChat requests in flight per worker")
+	pipeline := fs.Bool("pipeline", false, "each worker claims its next batch while the last one is being sent")
 	memLimit := fs.Int("memlimit", 110, "soft memory limit of this process in MiB for Go's garbage collector (debug.SetMemoryLimit); 0: none; ignored when GOMEMLIMIT is set")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the engine phase to this file (go tool pprof)")
@@ -109,11 +112,33 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		return err
 	}
 	defer drop()
+	meter := &costMeter{counter: &stmtCounter{}}
+	if t, err := models.ParseDSN(benchDSN); err == nil {
+		meter.serverPID = dbServerPID(t)
+		if t.Config != nil {
+			meter.schema = t.Config.DBName
+		}
+	}
+	var dropUser func()
+	watchDSN := benchDSN
+	benchDSN, meter.admin, meter.user, dropUser = benchOwnUser(benchDSN)
+	defer dropUser()
 	db, err := models.Open(ctx, benchDSN, models.OpenOptions{Logger: quiet, SlowQuery: time.Minute})
 	if err != nil {
 		return err
 	}
 	defer models.Close(db)
+	// The bench's own polling (how far settlement got: a count by status
+	// ten times a second) goes through a pool of its own, as the DSN's
+	// user: it is not counted in the cost of a message.
+	watch, err := models.Open(ctx, watchDSN, models.OpenOptions{Logger: quiet, SlowQuery: time.Minute, MaxOpenConns: 2})
+	if err != nil {
+		return err
+	}
+	defer models.Close(watch)
+	if err := meter.counter.register(db); err != nil {
+		return err
+	}
 	if _, err := models.Migrate(ctx, db); err != nil {
 		return err
 	}
@@ -122,7 +147,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 			fmt.Fprintf(stderr, format+"\n", a...)
 		}
 	}
-	res := benchResult{Recipients: *n, Workers: *workers, BatchSize: *batch, Concurrency: *conc, RawConcurrency: *workers * *conc}
+	res := benchResult{Recipients: *n, Workers: *workers, BatchSize: *batch, Concurrency: *conc, Pipeline: *pipeline, RawConcurrency: *workers * *conc}
 	if l := debug.SetMemoryLimit(-1); l < math.MaxInt64 {
 		res.MemLimitMB = int(l >> 20)
 	}
@@ -176,7 +201,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 
 	progress("bench: engine: draining %d deliveries...", *n)
 	e, err := scheduler.NewEngine(scheduler.Config{DB: db, Sealer: sealer, Logger: quiet, Workers: *workers, BatchSize: *batch,
-		Concurrency: *conc, NoRateLimit: true, PollInterval: 20 * time.Millisecond, AppRefresh: time.Minute})
+		Concurrency: *conc, Pipeline: *pipeline, NoRateLimit: true, PollInterval: 20 * time.Millisecond, AppRefresh: time.Minute})
 	if err != nil {
 		return err
 	}
@@ -196,6 +221,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(pl) }()
 	defer func() { _ = hs.Close(); sentEvents.Close() }()
+	cost0 := meter.snap()
 	cpu0 := cpuSeconds()
 	start := time.Now()
 	ectx, cancel := context.WithCancel(ctx)
@@ -227,9 +253,15 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 	sent := e.Sent()
 	progress("bench: settling: waiting up to 30 s for the sent events...")
-	if err := benchSettle(ctx, db, sb, e, start, sent, &res); err != nil {
+	if err := benchSettle(ctx, watch, sb, e, start, sent, &res); err != nil {
 		return err
 	}
+	settledShare, err := benchSettledAll(ctx, watch, sb, sent, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	res.benchCost = meter.result(cost0, meter.snap(), sent, time.Since(start).Seconds())
+	res.CostSettled = settledShare
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	_ = e.Stop(sctx)
 	scancel()
@@ -267,6 +299,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fmt.Fprintf(stdout, "raw bound          %.0f calls/s (no database, %d in flight)\n", res.RawMsgsPerSec, res.RawConcurrency)
 	fmt.Fprintf(stdout, "fraction of raw    %.2f\n", res.FractionOfRaw)
 	fmt.Fprintf(stdout, "CPU s / 1,000 msgs %.3f (this process: engine + sandbox; not the database server)\n", res.CPUSecPer1k)
+	fmt.Fprintf(stdout, "whole cost / 1,000 engine start to %.0f%% settled (%.1fs): this process %.3f CPU s, database server %s CPU s (its statements for this bench: %s)\n",
+		100*res.CostSettled, res.CostSeconds, res.MinipushCPUPer1k, orNA(res.DBServerCPUPer1k, "%.3f"), orNA(res.DBUserCPUPer1k, "%.3f"))
+	fmt.Fprintf(stdout, "per message        %.2f statements, %s commits, %.2f rows written, %s index rows changed\n",
+		res.StatementsPerMsg, orNA(res.CommitsPerMsg, "%.2f"), res.RowsWrittenPerMsg, orNA(res.IndexRowsPerMsg, "%.1f"))
 	fmt.Fprintf(stdout, "peak RSS           %.0f MB (this process, sandbox included; Go memory limit %d MiB)\n", res.PeakRSSMB, res.MemLimitMB)
 	fmt.Fprintf(stdout, "queued → sent      p50 %.0f ms, p99 %.0f ms (all queued just before the start)\n", res.P50Ms, res.P99Ms)
 	fmt.Fprintf(stdout, "claimed → sent     p50 %.0f ms, p99 %.0f ms\n", res.P50ClaimMs, res.P99ClaimMs)
