@@ -91,6 +91,10 @@ func TestMigrateAndStaffCreate(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "too short") {
 		t.Fatalf("short password: %d %q", code, stderr)
 	}
+	code, _, stderr = runCmd(t, "aaaaaaaaaaaa\n", "staff", "create", "--db", db, "--email", "a@example.com", "--role", "admin")
+	if code == 0 || !strings.Contains(stderr, "too easy to guess (repeated)") {
+		t.Fatalf("weak password: %d %q", code, stderr)
+	}
 	code, _, stderr = runCmd(t, "long enough password\n", "staff", "create", "--db", db, "--email", "a@example.com", "--role", "king")
 	if code == 0 || !strings.Contains(stderr, "--role") {
 		t.Fatalf("bad role: %d %q", code, stderr)

@@ -57,6 +57,9 @@ func cmdStaff(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if utf8.RuneCountInString(pw) < models.MinPasswordLen {
 		return fmt.Errorf("password from stdin is too short: use at least %d characters", models.MinPasswordLen)
 	}
+	if why := models.PasswordWeakness(pw, e, *name); why != "" {
+		return fmt.Errorf("password from stdin is too easy to guess (%s): %s", why, weakPasswordHint[why])
+	}
 	db, _, err := d.open(ctx, log)
 	if err != nil {
 		return err
@@ -79,4 +82,14 @@ func cmdStaff(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fmt.Fprintf(stdout, "created %s (%s)\n", s.Email, s.Role)
 	return nil
+}
+
+// weakPasswordHint says what to do about each models.PasswordWeakness code
+// (the console words the same codes through its catalogue).
+var weakPasswordHint = map[string]string{
+	models.WeakRepeated:    "it is one character repeated; choose a passphrase of several words",
+	models.WeakFewDistinct: fmt.Sprintf("use at least %d different characters", models.MinPasswordDistinct),
+	models.WeakSequence:    "it is a run like 1234567890 or qwertyuiop; choose a passphrase of several words",
+	models.WeakIdentity:    "it contains the email or the name; choose something unrelated",
+	models.WeakCommon:      "it is one of the most common passwords; choose a passphrase of several words",
 }
