@@ -360,8 +360,14 @@ func (s *Server) SetFaults(appid string, f Faults) error {
 			return fmt.Errorf("sandbox: rate %v: want 0..1", r)
 		}
 	}
-	if f.Latency < 0 || f.DailyQuota < 0 {
-		return errors.New("sandbox: latency and daily quota must not be negative")
+	if f.PushRepeatRate < 0 || f.PushRepeatRate > 1 {
+		return fmt.Errorf("sandbox: push repeat rate %v: want 0..1", f.PushRepeatRate)
+	}
+	if f.PushRepeats < 0 || f.PushRepeats > 10 {
+		return fmt.Errorf("sandbox: push repeats %d: want 0..10", f.PushRepeats)
+	}
+	if f.Latency < 0 || f.DailyQuota < 0 || f.PushJitter < 0 {
+		return errors.New("sandbox: latency, daily quota and push jitter must not be negative")
 	}
 	a.faults.Store(&f)
 	return nil
@@ -392,6 +398,27 @@ func (s *Server) ExpireTokens(appid string) error {
 	for _, t := range a.all {
 		if t.expiresAt.Load() > n {
 			t.expiresAt.Store(n)
+		}
+	}
+	return nil
+}
+
+// RevokeTokens invalidates every live token of the app (both pools) now,
+// as WeChat does when something else holding the secret force-refreshes
+// the stable token: the next call with one answers 40001 "invalid
+// credential, access_token is invalid or not latest"; a new token is
+// minted on the next stable_token or token call.
+func (s *Server) RevokeTokens(appid string) error {
+	a, err := s.mustApp(appid)
+	if err != nil {
+		return err
+	}
+	n := s.now().UnixNano()
+	a.tokMu.Lock()
+	defer a.tokMu.Unlock()
+	for _, t := range a.all {
+		if r := t.revokedAt.Load(); r == 0 || r > n {
+			t.revokedAt.Store(n)
 		}
 	}
 	return nil
@@ -558,6 +585,8 @@ type Stats struct {
 	PushesFailed   int64 `json:"pushes_failed"`
 	PushesDropped  int64 `json:"pushes_dropped"`
 	PushesAttempts int64 `json:"push_attempts"`
+	// PushesRepeated counts the extra copies sent by Faults.PushRepeatRate.
+	PushesRepeated int64 `json:"pushes_repeated"`
 }
 
 // Stats returns the server's counters.
@@ -571,6 +600,7 @@ func (s *Server) Stats() Stats {
 		PushesFailed:   p.failed.Load(),
 		PushesDropped:  p.dropped.Load(),
 		PushesAttempts: p.attempts.Load(),
+		PushesRepeated: p.repeated.Load(),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ type pusher struct {
 	failed    atomic.Int64 // gave up after maxPushTries
 	dropped   atomic.Int64 // queue full or server closed
 	attempts  atomic.Int64
+	repeated  atomic.Int64 // extra copies (Faults.PushRepeatRate)
 }
 
 func newPusher(s *Server) *pusher {
@@ -52,10 +54,25 @@ func (p *pusher) stop() {
 	p.wg.Wait()
 }
 
-// enqueue never blocks: a full queue drops the push.
+// enqueue never blocks: a full queue drops the push. The app's faults may
+// delay it (PushJitter) and send copies of it (PushRepeatRate).
 func (p *pusher) enqueue(a *app, ev *wechat.Event) {
-	p.pending.Add(1)
-	p.put(&pushJob{app: a, ev: ev})
+	f := a.faults.Load()
+	copies := 1
+	if f != nil && f.PushRepeatRate > 0 && rand.Float64() < f.PushRepeatRate {
+		extra := max(f.PushRepeats, 1)
+		copies += extra
+		p.repeated.Add(int64(extra))
+	}
+	for range copies {
+		p.pending.Add(1)
+		j := &pushJob{app: a, ev: ev}
+		if f == nil || f.PushJitter <= 0 {
+			p.put(j)
+			continue
+		}
+		time.AfterFunc(rand.N(f.PushJitter), func() { p.put(j) })
+	}
 }
 
 // put queues j (already counted in pending).
