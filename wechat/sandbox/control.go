@@ -388,19 +388,11 @@ func (s *Server) GetFaults(appid string) (Faults, error) {
 // ExpireTokens makes every token of the app (both pools) expire now: the
 // next call with one answers 42001.
 func (s *Server) ExpireTokens(appid string) error {
-	a, err := s.mustApp(appid)
-	if err != nil {
-		return err
-	}
-	n := s.now().UnixNano()
-	a.tokMu.Lock()
-	defer a.tokMu.Unlock()
-	for _, t := range a.all {
+	return s.eachToken(appid, func(t *tokenInfo, n int64) {
 		if t.expiresAt.Load() > n {
 			t.expiresAt.Store(n)
 		}
-	}
-	return nil
+	})
 }
 
 // RevokeTokens invalidates every live token of the app (both pools) now,
@@ -409,6 +401,16 @@ func (s *Server) ExpireTokens(appid string) error {
 // credential, access_token is invalid or not latest"; a new token is
 // minted on the next stable_token or token call.
 func (s *Server) RevokeTokens(appid string) error {
+	return s.eachToken(appid, func(t *tokenInfo, n int64) {
+		if r := t.revokedAt.Load(); r == 0 || r > n {
+			t.revokedAt.Store(n)
+		}
+	})
+}
+
+// eachToken calls fn with every token the app holds and the clock's now
+// (UnixNano), under the app's token lock.
+func (s *Server) eachToken(appid string, fn func(t *tokenInfo, now int64)) error {
 	a, err := s.mustApp(appid)
 	if err != nil {
 		return err
@@ -417,9 +419,7 @@ func (s *Server) RevokeTokens(appid string) error {
 	a.tokMu.Lock()
 	defer a.tokMu.Unlock()
 	for _, t := range a.all {
-		if r := t.revokedAt.Load(); r == 0 || r > n {
-			t.revokedAt.Store(n)
-		}
+		fn(t, n)
 	}
 	return nil
 }
