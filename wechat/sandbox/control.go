@@ -587,6 +587,11 @@ type Stats struct {
 	PushesAttempts int64 `json:"push_attempts"`
 	// PushesRepeated counts the extra copies sent by Faults.PushRepeatRate.
 	PushesRepeated int64 `json:"pushes_repeated"`
+	// What sends were answered because of faults or limits.
+	ErrorsInjected   int64 `json:"errors_injected"`   // -1 (Faults.ErrorRate)
+	TimeoutsInjected int64 `json:"timeouts_injected"` // counted, then cut (Faults.TimeoutAfterCountRate)
+	QuotaRefused     int64 `json:"quota_refused"`     // 45009
+	TokenRefused     int64 `json:"token_refused"`     // 40001 or 42001
 }
 
 // Stats returns the server's counters.
@@ -601,6 +606,11 @@ func (s *Server) Stats() Stats {
 		PushesDropped:  p.dropped.Load(),
 		PushesAttempts: p.attempts.Load(),
 		PushesRepeated: p.repeated.Load(),
+
+		ErrorsInjected:   s.injectedErrors.Load(),
+		TimeoutsInjected: s.injectedCuts.Load(),
+		QuotaRefused:     s.refusedQuota.Load(),
+		TokenRefused:     s.refusedToken.Load(),
 	}
 }
 

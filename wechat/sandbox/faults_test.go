@@ -2,7 +2,9 @@ package sandbox_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,9 @@ func TestRevokeTokensAnswers40001(t *testing.T) {
 	}
 	if a := e.send(fresh, body); a.ErrCode != 0 {
 		t.Fatalf("new token: %s", a.Raw)
+	}
+	if st := e.sb.Stats(); st.TokenRefused != 1 {
+		t.Fatalf("token refusals %d, want 1", st.TokenRefused)
 	}
 	if n := e.sb.Count(appID, "o1", tpl); n != 2 {
 		t.Fatalf("accepted %d, want 2 (the refused send counted nothing)", n)
@@ -100,5 +105,29 @@ func TestPushRepeatsAndJitter(t *testing.T) {
 	}
 	if err := e.sb.SetFaults(appID, sandbox.Faults{PushRepeats: 11}); err == nil {
 		t.Fatal("11 repeats accepted")
+	}
+}
+
+// Stats count what the faults and limits answered: -1, cuts, 45009.
+func TestFaultStatsCountWhatWasInjected(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	tpl := mustTemplate(t, e, "a:{{thing1.DATA}}")
+	must(t, e.sb.Grant(appID, "o1", tpl, 5))
+	body := map[string]any{"touser": "o1", "template_id": tpl, "data": map[string]any{"thing1": map[string]string{"value": "x"}}}
+	token := e.stable(false).AccessToken
+	must(t, e.sb.SetFaults(appID, sandbox.Faults{ErrorRate: 1}))
+	wantErr(t, e.send(token, body), wechat.CodeBusy, "system error")
+	must(t, e.sb.SetFaults(appID, sandbox.Faults{TimeoutAfterCountRate: 1}))
+	req, _ := http.NewRequest("POST", e.url+wechat.PathSend+"?access_token="+token,
+		strings.NewReader(`{"touser":"o1","template_id":"`+tpl+`","data":{"thing1":{"value":"x"}}}`))
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("a cut send answered HTTP %d", res.StatusCode)
+	}
+	must(t, e.sb.SetFaults(appID, sandbox.Faults{DailyQuota: 1}))
+	wantErr(t, e.send(token, body), wechat.CodeDailyQuota, "reach max api daily quota limit")
+	st := e.sb.Stats()
+	if st.ErrorsInjected != 1 || st.TimeoutsInjected != 1 || st.QuotaRefused != 1 || st.TokenRefused != 0 || st.Accepted != 1 {
+		t.Fatalf("stats %+v, want 1 error, 1 cut, 1 quota refusal, 1 accepted", st)
 	}
 }
