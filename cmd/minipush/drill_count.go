@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/wechat"
 	"github.com/minipush/minipush/wechat/sandbox"
 )
 
@@ -29,6 +30,8 @@ type drillReport struct {
 	LedgerOK         bool             `json:"ledger_consistent"`
 	Statuses         map[string]int64 `json:"statuses"`
 	AcceptedUnsettle int64            `json:"accepted_unknown_or_sent"`
+	PushLost         int64            `json:"accepted_unsettled_push_given_up"` // of them, whose sent event WeChat gave up pushing
+	UnknownNotSent   int64            `json:"unknown_never_at_wechat"`          // unknown rows WeChat has no message for (the request died with its instance)
 	EventsGivenUp    int64            `json:"events_given_up"`
 	Sandbox          sandbox.Stats    `json:"sandbox"`
 
@@ -48,7 +51,7 @@ type drillReport struct {
 }
 
 func (r *drillReport) ok() bool {
-	ok := r.Duplicates == 0 && r.Lost == 0 && r.LedgerOK && r.AcceptedUnsettle == 0
+	ok := r.Duplicates == 0 && r.Lost == 0 && r.LedgerOK && r.AcceptedUnsettle == r.PushLost
 	if r.RunID != 0 {
 		ok = ok && r.CountersOK && r.Runs == 1 && r.RunStatus == models.RunCompleted
 	}
@@ -99,7 +102,7 @@ func (e *drillEnv) settled(ctx context.Context, runID int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if st[models.DeliveryQueued]+st[models.DeliverySending]+st[models.DeliverySent]+st[models.DeliveryPaused] > 0 || e.sb.Stats().PushesPending > 0 {
+	if st[models.DeliveryQueued]+st[models.DeliverySending]+st[models.DeliveryPaused] > 0 || e.sb.Stats().PushesPending > 0 {
 		return false, nil
 	}
 	if runID != 0 {
@@ -108,30 +111,54 @@ func (e *drillEnv) settled(ctx context.Context, runID int64) (bool, error) {
 			return false, err
 		}
 	}
-	unsettled, err := drillAcceptedUnsettled(ctx, e.db, e.sb)
-	return unsettled == 0, err
+	o, err := drillOpenRows(ctx, e.db, e.sb)
+	return o.Accepted == o.PushLost, err
 }
 
-// drillAcceptedUnsettled counts deliveries left unknown or sent whose user
-// WeChat accepted a message for: support would read "outcome unknown" for
-// a message the user received.
-func drillAcceptedUnsettled(ctx context.Context, db *gorm.DB, sb *sandbox.Server) (int64, error) {
+// drillOpen describes the deliveries left unknown or sent whose user
+// WeChat accepted a message for (support would read "outcome unknown" or
+// "sent" for a message the user received).
+type drillOpen struct {
+	Accepted int64 // unknown or sent, accepted by WeChat
+	Unknown  int64 // of them, unknown
+	// PushLost: of them, those whose sent event WeChat gave up pushing (3
+	// tries while no instance answered): nothing can settle them.
+	PushLost int64
+}
+
+func drillOpenRows(ctx context.Context, db *gorm.DB, sb *sandbox.Server) (drillOpen, error) {
 	counts := map[string]int64{}
 	for _, c := range sb.Counts(benchAppID) {
 		counts[c.OpenID] += c.Accepted
 	}
-	var open []string
-	if err := db.WithContext(ctx).Model(&models.Delivery{}).Where("status IN ?", []string{models.DeliveryUnknown, models.DeliverySent}).
-		Pluck("openid", &open).Error; err != nil {
-		return 0, err
-	}
-	var n int64
-	for _, o := range open {
-		if counts[o] > 0 {
-			n++
+	lost := map[string]bool{}
+	for _, ev := range sb.LostPushes(benchAppID) {
+		if ev.Event == wechat.EventSent {
+			lost[ev.FromUserName] = true
 		}
 	}
-	return n, nil
+	var rows []struct {
+		OpenID string `gorm:"column:openid"`
+		Status string
+	}
+	var o drillOpen
+	if err := db.WithContext(ctx).Model(&models.Delivery{}).Select("openid, status").
+		Where("status IN ?", []string{models.DeliveryUnknown, models.DeliverySent}).Scan(&rows).Error; err != nil {
+		return o, err
+	}
+	for _, r := range rows {
+		if counts[r.OpenID] == 0 {
+			continue
+		}
+		o.Accepted++
+		if r.Status == models.DeliveryUnknown {
+			o.Unknown++
+		}
+		if lost[r.OpenID] {
+			o.PushLost++
+		}
+	}
+	return o, nil
 }
 
 // drillCount counts messages per user at WeChat (duplicates), lost
@@ -172,9 +199,12 @@ func drillCount(ctx context.Context, db *gorm.DB, sb *sandbox.Server, tpl *model
 			rep.Lost++
 		}
 	}
-	if rep.AcceptedUnsettle, err = drillAcceptedUnsettled(ctx, db, sb); err != nil {
+	open, err := drillOpenRows(ctx, db, sb)
+	if err != nil {
 		return err
 	}
+	rep.AcceptedUnsettle, rep.PushLost = open.Accepted, open.PushLost
+	rep.UnknownNotSent = rep.Statuses[models.DeliveryUnknown] - open.Unknown
 	tot, err := models.SumCreditEvents(ctx, db, tpl.ID)
 	if err != nil {
 		return err
@@ -186,10 +216,10 @@ func drillCount(ctx context.Context, db *gorm.DB, sb *sandbox.Server, tpl *model
 	}
 	// Each user was granted one credit: what is left is what the ledger
 	// says, and what is spent and not refunded is what WeChat accepted plus
-	// what is still unknown (an unknown send keeps its credit until a sent
-	// event or staff settle it).
+	// what is unknown and never reached WeChat (an unknown send keeps its
+	// credit until a sent event or staff settle it).
 	rep.LedgerOK = int64(rep.Users)-rep.Spent+rep.Refunded == rep.Left &&
-		rep.Spent-rep.Refunded == accepted+rep.Statuses[models.DeliveryUnknown]-rep.AcceptedUnsettle
+		rep.Spent-rep.Refunded == accepted+rep.Statuses[models.DeliveryUnknown]-open.Unknown
 	if err := db.WithContext(ctx).Model(&models.SentEvent{}).Where("delivery_id = 0").Count(&rep.EventsGivenUp).Error; err != nil {
 		return err
 	}
@@ -254,13 +284,14 @@ func printDrill(w io.Writer, r *drillReport) {
 	fmt.Fprintf(w, "users with 0/1/2+ msgs    %d / %d / %d\n", r.PerUser[0], r.PerUser[1], r.PerUser[2])
 	fmt.Fprintf(w, "duplicates                %d\n", r.Duplicates)
 	fmt.Fprintf(w, "lost                      %d\n", r.Lost)
+	fmt.Fprintf(w, "unknown, never at WeChat  %d (requests that died with their instance: not resent, credit held)\n", r.UnknownNotSent)
 	fmt.Fprintf(w, "credits                   spent %d, refunded %d, left %d — consistent with the ledger and WeChat: %v\n", r.Spent, r.Refunded, r.Left, r.LedgerOK)
 	fmt.Fprintf(w, "statuses                  %s\n", formatCounts(r.Statuses))
 	if r.RunID != 0 {
 		fmt.Fprintf(w, "run                       #%d %s, %d run(s) of the campaign, audience %d\n", r.RunID, r.RunStatus, r.Runs, r.Audience)
 		fmt.Fprintf(w, "run counters / rows       %s / %s — equal: %v\n", formatCounts(r.RunCounters), formatCounts(r.RunRows), r.CountersOK)
 	}
-	fmt.Fprintf(w, "accepted, unknown or sent %d\n", r.AcceptedUnsettle)
+	fmt.Fprintf(w, "accepted, unknown or sent %d (of which %d whose sent event WeChat gave up pushing)\n", r.AcceptedUnsettle, r.PushLost)
 	fmt.Fprintf(w, "sent events given up      %d\n", r.EventsGivenUp)
 	s := r.Sandbox
 	fmt.Fprintf(w, "WeChat (sandbox)          accepted %d; answered -1 %d, cut after counting %d, 45009 %d, 40001/42001 %d; pushes %d delivered, %d repeated, %d dropped, %d given up\n",
@@ -275,8 +306,8 @@ func printDrillSummary(w io.Writer, reps []*drillReport) {
 	if len(reps) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "| scenario | injected | users 0 / 1 / 2+ msgs | duplicates | lost | credits spent / refunded / left | run counters = rows | statuses | seen | verdict |\n")
-	fmt.Fprintf(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(w, "| scenario | injected | users 0 / 1 / 2+ msgs | duplicates | lost | unknown, never at WeChat | accepted, unsettled (sent event given up by WeChat) | credits spent / refunded / left | run counters = rows | statuses | seen | verdict |\n")
+	fmt.Fprintf(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range reps {
 		verdict := "PASS"
 		if !r.ok() {
@@ -290,8 +321,9 @@ func printDrillSummary(w io.Writer, reps []*drillReport) {
 		if !r.LedgerOK {
 			ledger = "INCONSISTENT"
 		}
-		fmt.Fprintf(w, "| %s | %s | %d / %d / %d | %d | %d | %d / %d / %d (%s) | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %d / %d / %d | %d | %d | %d | %d (%d) | %d / %d / %d (%s) | %s | %s | %s | %s |\n",
 			r.Name, strings.Join(r.Injected, "; "), r.PerUser[0], r.PerUser[1], r.PerUser[2], r.Duplicates, r.Lost,
+			r.UnknownNotSent, r.AcceptedUnsettle, r.PushLost,
 			r.Spent, r.Refunded, r.Left, ledger, counters, formatCounts(r.Statuses), strings.Join(r.Notes, "; "), verdict)
 	}
 }

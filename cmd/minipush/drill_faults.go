@@ -120,8 +120,8 @@ func (e *drillEnv) nextDay(ctx context.Context, clk *drillClock, quota int64) (s
 		if err != nil || st[models.DeliverySending] > 0 {
 			return false, err
 		}
-		n, err := drillAcceptedUnsettled(ctx, e.db, e.sb)
-		return n == 0, err
+		o, err := drillOpenRows(ctx, e.db, e.sb)
+		return o.Accepted == o.PushLost, err
 	})
 	if err != nil {
 		return "", err

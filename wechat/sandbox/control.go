@@ -614,6 +614,23 @@ func (s *Server) Stats() Stats {
 	}
 }
 
+// LostPushes returns the app's events whose push WeChat gave up on (3
+// tries failed) or dropped (queue full, server closed), oldest first (at
+// most about a million are kept). A sent event among them is a message the
+// user received that the app will never hear about.
+func (s *Server) LostPushes(appid string) []wechat.Event {
+	p := s.pusher
+	p.lostMu.Lock()
+	defer p.lostMu.Unlock()
+	var out []wechat.Event
+	for _, l := range p.lost {
+		if l.appid == appid {
+			out = append(out, *l.ev)
+		}
+	}
+	return out
+}
+
 // WaitPushes waits until no push is queued, being sent or waiting for a
 // retry, or ctx is done.
 func (s *Server) WaitPushes(ctx context.Context) error {

@@ -37,6 +37,26 @@ type pusher struct {
 	dropped   atomic.Int64 // queue full or server closed
 	attempts  atomic.Int64
 	repeated  atomic.Int64 // extra copies (Faults.PushRepeatRate)
+
+	lostMu sync.Mutex
+	lost   []lostPush // given up or dropped, oldest first, at most maxLostPushes
+}
+
+// lostPush is a push WeChat gave up on (tries exhausted) or dropped.
+type lostPush struct {
+	appid string
+	ev    *wechat.Event
+}
+
+// maxLostPushes bounds the pushes remembered by LostPushes.
+const maxLostPushes = 1 << 20
+
+func (p *pusher) remember(j *pushJob) {
+	p.lostMu.Lock()
+	defer p.lostMu.Unlock()
+	if len(p.lost) < maxLostPushes {
+		p.lost = append(p.lost, lostPush{cfgOf(j).AppID, j.ev})
+	}
 }
 
 func newPusher(s *Server) *pusher {
@@ -80,6 +100,7 @@ func (p *pusher) put(j *pushJob) {
 	if p.ctx.Err() != nil {
 		p.pending.Add(-1)
 		p.dropped.Add(1)
+		p.remember(j)
 		return
 	}
 	select {
@@ -87,6 +108,7 @@ func (p *pusher) put(j *pushJob) {
 	default:
 		p.pending.Add(-1)
 		p.dropped.Add(1)
+		p.remember(j)
 		p.s.log.Warn("sandbox: push queue full, push dropped", "appid", cfgOf(j).AppID, "event", j.ev.Event)
 	}
 }
@@ -117,6 +139,7 @@ func (p *pusher) deliver(j *pushJob) {
 	log := p.s.log.With("appid", cfgOf(j).AppID, "event", j.ev.Event, "try", j.tries, "err", err)
 	if j.tries >= maxPushTries {
 		log.Warn("sandbox: push failed, giving up")
+		p.remember(j)
 		p.failed.Add(1)
 		p.pending.Add(-1)
 		return
