@@ -186,9 +186,12 @@ func drillCount(ctx context.Context, db *gorm.DB, sb *sandbox.Server, tpl *model
 	if rep.Statuses, err = models.CountDeliveriesByStatus(ctx, db, 0); err != nil {
 		return err
 	}
-	// Lost: still waiting at the end, or recorded as delivered or sent
-	// while WeChat has no message for the user.
-	rep.Lost = rep.Statuses[models.DeliveryQueued] + rep.Statuses[models.DeliverySending] + rep.Statuses[models.DeliveryPaused]
+	// Lost: still waiting at the end, skipped (every user holds a credit
+	// and every value is valid, so nothing may be skipped), or recorded as
+	// delivered or sent while WeChat has no message for the user; campaign
+	// scenarios add the users the run has no delivery for.
+	rep.Lost = rep.Statuses[models.DeliveryQueued] + rep.Statuses[models.DeliverySending] + rep.Statuses[models.DeliveryPaused] +
+		rep.Statuses[models.DeliverySkipped]
 	var done []string
 	if err := db.WithContext(ctx).Model(&models.Delivery{}).Where("status IN ?", []string{models.DeliveryDelivered, models.DeliverySent}).
 		Pluck("openid", &done).Error; err != nil {
@@ -256,6 +259,9 @@ func drillCountRun(ctx context.Context, db *gorm.DB, runID int64, rep *drillRepo
 	for _, row := range rows {
 		rep.RunRows[row.Status] = row.N
 		total += row.N
+	}
+	if missing := int64(rep.Users) - total; missing > 0 {
+		rep.Lost += missing // users of the audience the run never made a delivery for
 	}
 	rep.CountersOK = total == r.Audience && total == int64(rep.Users)
 	for s, n := range rep.RunCounters {
