@@ -176,7 +176,7 @@ func drillCrash(ctx context.Context, c drillConfig, name string, instances int, 
 	if err := e.sb.SetFaults(benchAppID, sandbox.Faults{Latency: c.latency}); err != nil {
 		return nil, err
 	}
-	rep := &drillReport{Users: c.users, Logs: e.logDir, Injected: []string{fmt.Sprintf("%d serve, %s latency", instances, c.latency)}}
+	rep := &drillReport{Users: c.users, Logs: e.logDir, Killed: true, Injected: []string{fmt.Sprintf("%d serve, %s latency", instances, c.latency)}}
 	t0 := time.Now()
 	for i := range instances {
 		if _, err := e.start(i); err != nil {

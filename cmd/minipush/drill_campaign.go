@@ -111,7 +111,7 @@ func drillKillRestart(ctx context.Context, c drillConfig) (*drillReport, error) 
 		return nil, err
 	}
 	defer e.close()
-	rep := &drillReport{Users: c.users, Logs: e.logDir, Injected: []string{fmt.Sprintf("1 serve, %s latency", c.latency)}}
+	rep := &drillReport{Users: c.users, Logs: e.logDir, Killed: true, Injected: []string{fmt.Sprintf("1 serve, %s latency", c.latency)}}
 	state := func() (string, error) {
 		s, err := drillExpanded(ctx, e.db, runID)
 		return "audience expanded: " + s, err

@@ -47,7 +47,7 @@ func drillThreeInstances(ctx context.Context, c drillConfig) (*drillReport, erro
 		return nil, err
 	}
 	defer e.close()
-	rep := &drillReport{Users: c.users, Logs: e.logDir, Injected: []string{fmt.Sprintf("3 serve, %s latency", c.latency)}}
+	rep := &drillReport{Users: c.users, Logs: e.logDir, Killed: true, Injected: []string{fmt.Sprintf("3 serve, %s latency", c.latency)}}
 
 	victim, err := e.pickLeader(ctx, c, runID)
 	if err != nil {
