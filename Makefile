@@ -29,5 +29,11 @@ drill-crash: ## the crash drill: serve killed with SIGKILL mid-run on MariaDB/My
 	$(GO) build -o $(BIN) ./cmd/minipush
 	$(BIN) drill --db "$(DRILL_DB)"
 
+.PHONY: drills
+DRILL_USERS ?= 100000
+drills: ## the fault drills (README "Fault drills"): a campaign to DRILL_USERS users killed, faulted and stormed on MariaDB/MySQL (DRILL_DB=mysql:…), then counted
+	$(GO) build -o $(BIN) ./cmd/minipush
+	$(BIN) drill --db "$(DRILL_DB)" --only drills --users $(DRILL_USERS)
+
 clean:
 	rm -rf bin

@@ -147,6 +147,9 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	n := now.UnixNano()
 	a, code, msg := s.checkToken(queryValue(r.URL.RawQuery, "access_token"), n)
 	if code != 0 {
+		if code == wechat.CodeInvalidCredential || code == wechat.CodeTokenExpired {
+			s.refusedToken.Add(1)
+		}
 		s.writeErr(w, code, msg)
 		return
 	}
@@ -156,12 +159,14 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	f := a.faults.Load()
 	if f != nil && f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
+		s.injectedErrors.Add(1)
 		s.writeErr(w, wechat.CodeBusy, "system error")
 		return
 	}
 	a.rollQuota(now)
 	limit := a.dailyLimit(s)
 	if a.used.Load() >= limit {
+		s.refusedQuota.Add(1)
 		s.writeErr(w, wechat.CodeDailyQuota, "reach max api daily quota limit")
 		return
 	}
@@ -254,6 +259,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	if !a.reserveQuota(limit) {
 		u.sh.mu.Unlock()
+		s.refusedQuota.Add(1)
 		s.writeErr(w, wechat.CodeDailyQuota, "reach max api daily quota limit")
 		return
 	}
@@ -282,6 +288,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 
 	if f != nil && f.TimeoutAfterCountRate > 0 && rand.Float64() < f.TimeoutAfterCountRate {
 		// Counted and pushed, but the caller never hears back.
+		s.injectedCuts.Add(1)
 		panic(http.ErrAbortHandler)
 	}
 	buf := make([]byte, 0, 64)

@@ -363,8 +363,14 @@ func (s *Server) SetFaults(appid string, f Faults) error {
 			return fmt.Errorf("sandbox: rate %v: want 0..1", r)
 		}
 	}
-	if f.Latency < 0 || f.DailyQuota < 0 {
-		return errors.New("sandbox: latency and daily quota must not be negative")
+	if f.PushRepeatRate < 0 || f.PushRepeatRate > 1 {
+		return fmt.Errorf("sandbox: push repeat rate %v: want 0..1", f.PushRepeatRate)
+	}
+	if f.PushRepeats < 0 || f.PushRepeats > 10 {
+		return fmt.Errorf("sandbox: push repeats %d: want 0..10", f.PushRepeats)
+	}
+	if f.Latency < 0 || f.DailyQuota < 0 || f.PushJitter < 0 {
+		return errors.New("sandbox: latency, daily quota and push jitter must not be negative")
 	}
 	a.faults.Store(&f)
 	return nil
@@ -385,6 +391,29 @@ func (s *Server) GetFaults(appid string) (Faults, error) {
 // ExpireTokens makes every token of the app (both pools) expire now: the
 // next call with one answers 42001.
 func (s *Server) ExpireTokens(appid string) error {
+	return s.eachToken(appid, func(t *tokenInfo, n int64) {
+		if t.expiresAt.Load() > n {
+			t.expiresAt.Store(n)
+		}
+	})
+}
+
+// RevokeTokens invalidates every live token of the app (both pools) now,
+// as WeChat does when something else holding the secret force-refreshes
+// the stable token: the next call with one answers 40001 "invalid
+// credential, access_token is invalid or not latest"; a new token is
+// minted on the next stable_token or token call.
+func (s *Server) RevokeTokens(appid string) error {
+	return s.eachToken(appid, func(t *tokenInfo, n int64) {
+		if r := t.revokedAt.Load(); r == 0 || r > n {
+			t.revokedAt.Store(n)
+		}
+	})
+}
+
+// eachToken calls fn with every token the app holds and the clock's now
+// (UnixNano), under the app's token lock.
+func (s *Server) eachToken(appid string, fn func(t *tokenInfo, now int64)) error {
 	a, err := s.mustApp(appid)
 	if err != nil {
 		return err
@@ -393,9 +422,7 @@ func (s *Server) ExpireTokens(appid string) error {
 	a.tokMu.Lock()
 	defer a.tokMu.Unlock()
 	for _, t := range a.all {
-		if t.expiresAt.Load() > n {
-			t.expiresAt.Store(n)
-		}
+		fn(t, n)
 	}
 	return nil
 }
@@ -561,6 +588,13 @@ type Stats struct {
 	PushesFailed   int64 `json:"pushes_failed"`
 	PushesDropped  int64 `json:"pushes_dropped"`
 	PushesAttempts int64 `json:"push_attempts"`
+	// PushesRepeated counts the extra copies sent by Faults.PushRepeatRate.
+	PushesRepeated int64 `json:"pushes_repeated"`
+	// What sends were answered because of faults or limits.
+	ErrorsInjected   int64 `json:"errors_injected"`   // -1 (Faults.ErrorRate)
+	TimeoutsInjected int64 `json:"timeouts_injected"` // counted, then cut (Faults.TimeoutAfterCountRate)
+	QuotaRefused     int64 `json:"quota_refused"`     // 45009
+	TokenRefused     int64 `json:"token_refused"`     // 40001 or 42001
 }
 
 // Stats returns the server's counters.
@@ -574,7 +608,30 @@ func (s *Server) Stats() Stats {
 		PushesFailed:   p.failed.Load(),
 		PushesDropped:  p.dropped.Load(),
 		PushesAttempts: p.attempts.Load(),
+		PushesRepeated: p.repeated.Load(),
+
+		ErrorsInjected:   s.injectedErrors.Load(),
+		TimeoutsInjected: s.injectedCuts.Load(),
+		QuotaRefused:     s.refusedQuota.Load(),
+		TokenRefused:     s.refusedToken.Load(),
 	}
+}
+
+// LostPushes returns the app's events whose push WeChat gave up on (3
+// tries failed) or dropped (queue full, server closed), oldest first (at
+// most about a million are kept). A sent event among them is a message the
+// user received that the app will never hear about.
+func (s *Server) LostPushes(appid string) []wechat.Event {
+	p := s.pusher
+	p.lostMu.Lock()
+	defer p.lostMu.Unlock()
+	var out []wechat.Event
+	for _, l := range p.lost {
+		if l.appid == appid {
+			out = append(out, *l.ev)
+		}
+	}
+	return out
 }
 
 // WaitPushes waits until no push is queued, being sent or waiting for a

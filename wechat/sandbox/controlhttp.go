@@ -17,10 +17,21 @@ type faultsJSON struct {
 	TimeoutAfterCountRate float64 `json:"timeout_after_count_rate"`
 	DailyQuota            int64   `json:"daily_quota"`
 	SentEventFailRate     float64 `json:"sent_event_fail_rate"`
+	PushRepeatRate        float64 `json:"push_repeat_rate"`
+	PushRepeats           int     `json:"push_repeats"`
+	PushJitterMS          int64   `json:"push_jitter_ms"`
 }
 
 func toFaultsJSON(f Faults) faultsJSON {
-	return faultsJSON{f.ErrorRate, f.Latency.Milliseconds(), f.TimeoutAfterCountRate, f.DailyQuota, f.SentEventFailRate}
+	return faultsJSON{ErrorRate: f.ErrorRate, LatencyMS: f.Latency.Milliseconds(), TimeoutAfterCountRate: f.TimeoutAfterCountRate,
+		DailyQuota: f.DailyQuota, SentEventFailRate: f.SentEventFailRate, PushRepeatRate: f.PushRepeatRate, PushRepeats: f.PushRepeats,
+		PushJitterMS: f.PushJitter.Milliseconds()}
+}
+
+func (fj faultsJSON) faults() Faults {
+	return Faults{ErrorRate: fj.ErrorRate, Latency: time.Duration(fj.LatencyMS) * time.Millisecond, TimeoutAfterCountRate: fj.TimeoutAfterCountRate,
+		DailyQuota: fj.DailyQuota, SentEventFailRate: fj.SentEventFailRate, PushRepeatRate: fj.PushRepeatRate, PushRepeats: fj.PushRepeats,
+		PushJitter: time.Duration(fj.PushJitterMS) * time.Millisecond}
 }
 
 type templateJSON struct {
@@ -179,7 +190,7 @@ func (s *Server) controlMux() *http.ServeMux {
 		if !decode(w, r, &fj) {
 			return
 		}
-		f := Faults{fj.ErrorRate, time.Duration(fj.LatencyMS) * time.Millisecond, fj.TimeoutAfterCountRate, fj.DailyQuota, fj.SentEventFailRate}
+		f := fj.faults()
 		if err := s.SetFaults(r.PathValue("appid"), f); err != nil {
 			fail(w, err)
 			return
@@ -188,6 +199,13 @@ func (s *Server) controlMux() *http.ServeMux {
 	})
 	m.HandleFunc("POST /sandbox/apps/{appid}/expire-tokens", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.ExpireTokens(r.PathValue("appid")); err != nil {
+			fail(w, err)
+			return
+		}
+		reply(w, map[string]any{"ok": true})
+	})
+	m.HandleFunc("POST /sandbox/apps/{appid}/revoke-tokens", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.RevokeTokens(r.PathValue("appid")); err != nil {
 			fail(w, err)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,27 @@ type pusher struct {
 	failed    atomic.Int64 // gave up after maxPushTries
 	dropped   atomic.Int64 // queue full or server closed
 	attempts  atomic.Int64
+	repeated  atomic.Int64 // extra copies (Faults.PushRepeatRate)
+
+	lostMu sync.Mutex
+	lost   []lostPush // given up or dropped, oldest first, at most maxLostPushes
+}
+
+// lostPush is a push WeChat gave up on (tries exhausted) or dropped.
+type lostPush struct {
+	appid string
+	ev    *wechat.Event
+}
+
+// maxLostPushes bounds the pushes remembered by LostPushes.
+const maxLostPushes = 1 << 20
+
+func (p *pusher) remember(j *pushJob) {
+	p.lostMu.Lock()
+	defer p.lostMu.Unlock()
+	if len(p.lost) < maxLostPushes {
+		p.lost = append(p.lost, lostPush{cfgOf(j).AppID, j.ev})
+	}
 }
 
 func newPusher(s *Server) *pusher {
@@ -52,10 +74,25 @@ func (p *pusher) stop() {
 	p.wg.Wait()
 }
 
-// enqueue never blocks: a full queue drops the push.
+// enqueue never blocks: a full queue drops the push. The app's faults may
+// delay it (PushJitter) and send copies of it (PushRepeatRate).
 func (p *pusher) enqueue(a *app, ev *wechat.Event) {
-	p.pending.Add(1)
-	p.put(&pushJob{app: a, ev: ev})
+	f := a.faults.Load()
+	copies := 1
+	if f != nil && f.PushRepeatRate > 0 && rand.Float64() < f.PushRepeatRate {
+		extra := max(f.PushRepeats, 1)
+		copies += extra
+		p.repeated.Add(int64(extra))
+	}
+	for range copies {
+		p.pending.Add(1)
+		j := &pushJob{app: a, ev: ev}
+		if f == nil || f.PushJitter <= 0 {
+			p.put(j)
+			continue
+		}
+		time.AfterFunc(rand.N(f.PushJitter), func() { p.put(j) })
+	}
 }
 
 // put queues j (already counted in pending).
@@ -63,6 +100,7 @@ func (p *pusher) put(j *pushJob) {
 	if p.ctx.Err() != nil {
 		p.pending.Add(-1)
 		p.dropped.Add(1)
+		p.remember(j)
 		return
 	}
 	select {
@@ -70,6 +108,7 @@ func (p *pusher) put(j *pushJob) {
 	default:
 		p.pending.Add(-1)
 		p.dropped.Add(1)
+		p.remember(j)
 		p.s.log.Warn("sandbox: push queue full, push dropped", "appid", cfgOf(j).AppID, "event", j.ev.Event)
 	}
 }
@@ -100,6 +139,7 @@ func (p *pusher) deliver(j *pushJob) {
 	log := p.s.log.With("appid", cfgOf(j).AppID, "event", j.ev.Event, "try", j.tries, "err", err)
 	if j.tries >= maxPushTries {
 		log.Warn("sandbox: push failed, giving up")
+		p.remember(j)
 		p.failed.Add(1)
 		p.pending.Add(-1)
 		return

@@ -88,6 +88,12 @@ type Server struct {
 	accepted atomic.Int64
 	requests atomic.Int64
 
+	// what the faults did (Stats)
+	injectedErrors atomic.Int64 // -1 answered by Faults.ErrorRate
+	injectedCuts   atomic.Int64 // counted, then cut (Faults.TimeoutAfterCountRate)
+	refusedQuota   atomic.Int64 // 45009 answered to sends
+	refusedToken   atomic.Int64 // 40001 or 42001 answered to sends
+
 	pusher *pusher
 
 	httpMu  sync.Mutex

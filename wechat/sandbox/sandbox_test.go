@@ -399,6 +399,9 @@ func TestPushRetriesAndGivesUp(t *testing.T) {
 	if c, _ := e.sb.Credits(appID, "o1", tpl); c != 2 {
 		t.Fatalf("credits %d: a failed push does not undo the accept", c)
 	}
+	if lost := e.sb.LostPushes(appID); len(lost) != 1 || lost[0].Event != wechat.EventPopup || lost[0].FromUserName != "o1" {
+		t.Fatalf("lost pushes %+v, want the one popup event given up", lost)
+	}
 }
 
 func TestPopupRules(t *testing.T) {

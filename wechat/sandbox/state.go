@@ -56,6 +56,16 @@ type Faults struct {
 	// subscribe_msg_sent_event reports a failure (ErrorCode 10005,
 	// ErrorStatus "fail:user block"; the code is the sandbox's choice).
 	SentEventFailRate float64 `json:"sent_event_fail_rate"`
+	// PushRepeatRate is the share of pushes (0..1) WeChat sends again as
+	// if it had not heard the answer: the same event (same CreateTime,
+	// same msgid) PushRepeats more times, each copy after its own random
+	// delay up to PushJitter (a push storm: duplicates, out of order).
+	PushRepeatRate float64 `json:"push_repeat_rate"`
+	// PushRepeats is how many copies a repeated push gets (1..10; 0: 1).
+	PushRepeats int `json:"push_repeats"`
+	// PushJitter delays every push (originals and copies) by a random
+	// time up to it before its first try, so pushes arrive out of order.
+	PushJitter time.Duration `json:"-"`
 }
 
 type pushConfig struct {
