@@ -38,7 +38,7 @@ func (f *failAfterSend) RoundTrip(r *http.Request) (*http.Response, error) {
 	return res, err
 }
 
-// TestDrillFoundRecordingFailureMakesRefusedSendUnknown reproduces what the
+// TestRecordingFailureIsRetried reproduces what the
 // faults drill found on a loaded MariaDB (100,000 users: 124 users never
 // reached, with no instance killed): when recording WeChat's answers fails
 // (the drill's engine log: "recording WeChat's answers failed: the
@@ -49,8 +49,11 @@ func (f *failAfterSend) RoundTrip(r *http.Request) (*http.Response, error) {
 // which provably were not delivered and would be retried had the answer
 // been recorded. No sent event will ever come for them. Here the deadlock
 // is injected for 1 s right after WeChat answers -1 to the only delivery;
-// WeChat then accepts sends again. The delivery should end delivered.
-func TestDrillFoundRecordingFailureMakesRefusedSendUnknown(t *testing.T) {
+// WeChat then accepts sends again. The delivery should be sent, once. The
+// engine now keeps trying to record a batch's answers for 30 s
+// (Engine.recordOutcomes); before that, this test failed: unknown,
+// lease_expired, nothing at WeChat.
+func TestRecordingFailureIsRetried(t *testing.T) {
 	if testing.Short() {
 		t.Skip("MariaDB")
 	}
@@ -127,14 +130,16 @@ func TestDrillFoundRecordingFailureMakesRefusedSendUnknown(t *testing.T) {
 		if err := e.db.First(&d, "user_id = ?", u.ID).Error; err != nil {
 			return false, err
 		}
-		return d.Status == models.DeliveryDelivered || d.Status == models.DeliveryUnknown || d.Status == models.DeliveryFailed, nil
+		return d.Status == models.DeliverySent || d.Status == models.DeliveryDelivered || d.Status == models.DeliveryUnknown || d.Status == models.DeliveryFailed, nil
 	})
 	if err != nil {
 		t.Fatalf("%v (status %s)\n%s", err, d.Status, logs.String())
 	}
-	if d.Status != models.DeliveryDelivered || e.sb.Count(benchAppID, u.OpenID, benchTplID) != 1 {
+	// Sent (accepted by WeChat) is the end here: no serve instance takes the
+	// sandbox's sent events in this test, so nothing turns it delivered.
+	if (d.Status != models.DeliverySent && d.Status != models.DeliveryDelivered) || e.sb.Count(benchAppID, u.OpenID, benchTplID) != 1 {
 		t.Fatalf("WeChat answered -1 (nothing delivered) and recording that failed: the delivery ended %s (reason %q), "+
-			"%d message(s) at WeChat; want it retried and delivered once\nengine log:\n%s",
+			"%d message(s) at WeChat; want it retried and sent once\nengine log:\n%s",
 			d.Status, d.Reason, e.sb.Count(benchAppID, u.OpenID, benchTplID), logs.String())
 	}
 }
