@@ -77,8 +77,8 @@ type Campaign struct {
 	// AutoPauseWindow: how many of the run's latest answers the automatic
 	// pause judges (0: AutoPauseDefaultWindow; migration 10).
 	AutoPauseWindow int
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Value is one keyword's value: fixed text or text with {{attr}}
@@ -154,7 +154,6 @@ func (c *Campaign) SetAudience(a Audience) {
 	b, _ := json.Marshal(a)
 	c.Audience = string(b)
 }
-
 
 // Match tells whether a user with these tags (JSON array) and attributes
 // (JSON object) belongs to the audience.

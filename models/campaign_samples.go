@@ -96,7 +96,7 @@ func CurrentRate(ctx context.Context, db *gorm.DB, r *CampaignRun, now time.Time
 // MinuteSends is what a run did in one minute: messages WeChat accepted,
 // deliveries confirmed and failures.
 type MinuteSends struct {
-	Minute                        time.Time
+	Minute                      time.Time
 	Accepted, Delivered, Failed int64
 }
 
