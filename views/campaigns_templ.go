@@ -3334,6 +3334,12 @@ func campaignActions(d CampaignDetail) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
+			if d.Pending && Can(ctx, "admin") {
+				templ_7745c5c3_Err = postButton(cmpURL(d.ID, "/reject"), T(ctx, "cmp.reject"), "", T(ctx, "cmp.confirm_reject", d.Name), "reject").Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
 			if d.ActiveRun != 0 && !d.RunPaused {
 				templ_7745c5c3_Err = postButton(cmpURL(d.ID, "/pause"), T(ctx, "cmp.pause"), "", "", "pause").Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
@@ -3413,7 +3419,7 @@ func CampaignTestResults(problem string, rs []TestResult) templ.Component {
 			var templ_7745c5c3_Var185 string
 			templ_7745c5c3_Var185, templ_7745c5c3_Err = templ.JoinStringErrs(r.OpenID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/campaigns.templ`, Line: 584, Col: 32}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/campaigns.templ`, Line: 587, Col: 32}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var185))
 			if templ_7745c5c3_Err != nil {
