@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -39,7 +40,10 @@ func (h *Campaigns) liveFigures(c echo.Context, r *models.CampaignRun, d *views.
 	if loc == nil {
 		loc = time.UTC
 	}
-	d.Zone = components.FormatTime(ctx, now)[len("2006-01-02 15:04:05 "):]
+	// FormatTime ends with the zone's name: "2006-01-02 15:04:05 CST (UTC+8)".
+	if parts := strings.SplitN(components.FormatTime(ctx, now), " ", 3); len(parts) == 3 {
+		d.Zone = parts[2]
+	}
 	if r.Status == models.RunExpanding || r.Status == models.RunSending {
 		rate, ok, err := models.CurrentRate(ctx, h.DB, r, now)
 		if err != nil {
