@@ -204,8 +204,9 @@ func cmdBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 		if err := child.Process.Signal(syscall.Signal(0)); err != nil {
 			return fmt.Errorf("serve exited: see %s", logf.Name())
 		}
+		report := false
 		if time.Since(lastRSS) >= 10*time.Second {
-			lastRSS = time.Now()
+			lastRSS, report = time.Now(), true
 			res.RSSSamplesMB = append(res.RSSSamplesMB, int(procStatusMB(child.Process.Pid, "VmRSS:")))
 		}
 		runs, err := models.ListRuns(ctx, db, cp.ID, 1)
@@ -221,7 +222,7 @@ func cmdBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 		if run.Status == models.RunCompleted || run.Status == models.RunFailed || run.Status == models.RunCanceled {
 			break
 		}
-		if !*asJSON && time.Since(lastRSS) < 600*time.Millisecond {
+		if !*asJSON && report {
 			progress("run %s: %d accepted, %d queued, %d failed; serve RSS %d MB", run.Status, run.Sent+run.Delivered, run.Queued, run.Failed,
 				res.RSSSamplesMB[len(res.RSSSamplesMB)-1])
 		}
