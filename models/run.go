@@ -155,6 +155,10 @@ func applyStats(tx *gorm.DB, s StatDeltas) error {
 	if err := tx.Exec(sb.String(), args...).Error; err != nil {
 		return err
 	}
+	// The dashboard's hourly counts: one more upsert (dashboard_counts.go).
+	if err := feedHourly(tx, time.Now(), s); err != nil {
+		return err
+	}
 	// campaign_runs columns, one UPDATE per run.
 	var run int64 = -1
 	set := map[string]any{}

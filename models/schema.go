@@ -9,6 +9,7 @@ var migrations = []Migration{
 	{Version: 4, Name: "support_api_import", Statements: schemaV4},
 	{Version: 5, Name: "campaigns", Statements: schemaV5},
 	{Version: 6, Name: "settle_pending_index", Statements: schemaV6},
+	{Version: 8, Name: "delivery_hourly", Statements: schemaV8},
 	{Version: 10, Name: "campaign_samples_and_window", Statements: schemaV10},
 }
 

@@ -36,6 +36,80 @@
   }, true);
 })();
 
+// ---- Dashboard charts (owner: dashboard) -----------------------------------
+// A chart is an element with data-chart; its data is the JSON in the
+// <script type="application/json"> named by data-chart-data, already in the
+// page's language. ECharts (vendored, global `echarts`) is loaded on first
+// need from data-echarts-src, so only pages that draw a chart pay for it.
+// htmx:load fires for the first page and for every boosted swap.
+(function () {
+  "use strict";
+  var waiting = null;
+  function withECharts(src, fn) {
+    if (window.echarts) { fn(); return; }
+    if (waiting) { waiting.push(fn); return; }
+    waiting = [fn];
+    var s = document.createElement("script");
+    s.src = src;
+    s.onload = function () { var q = waiting; waiting = null; q.forEach(function (f) { f(); }); };
+    s.onerror = function () { waiting = null; };
+    document.head.appendChild(s);
+  }
+  var colors = { sent: "#1677ff", delivered: "#07c160", failed: "#f5222d" };
+  function draw(el) {
+    if (el.dataset.chartDrawn) return;
+    var src = document.getElementById(el.dataset.chartData);
+    if (!src) return;
+    var data = JSON.parse(src.textContent);
+    el.dataset.chartDrawn = "1";
+    withECharts(el.dataset.echartsSrc, function () {
+      if (!el.isConnected) return;
+      var chart = window.echarts.init(el);
+      chart.setOption({
+        color: data.series.map(function (s) { return colors[s.key] || "#888"; }),
+        tooltip: { trigger: "axis" },
+        legend: { top: 0 },
+        grid: { left: 56, right: 16, top: 40, bottom: 28 },
+        xAxis: { type: "category", data: data.days },
+        yAxis: { type: "value", minInterval: 1 },
+        series: data.series.map(function (s) {
+          return s.key === "failed"
+            ? { name: s.name, type: "bar", data: s.data, barMaxWidth: 18 }
+            : { name: s.name, type: "line", data: s.data, symbolSize: 6 };
+        })
+      });
+      el.dataset.chartReady = "1";
+    });
+  }
+  document.addEventListener("htmx:load", function (evt) {
+    var root = evt.detail.elt;
+    if (!root || !root.querySelectorAll) return;
+    if (root.matches("[data-chart]")) draw(root);
+    root.querySelectorAll("[data-chart]").forEach(draw);
+  });
+  // Free a chart whose element htmx removes.
+  document.addEventListener("htmx:beforeCleanupElement", function (evt) {
+    var el = evt.detail.elt;
+    if (el && el.dataset && el.dataset.chartDrawn && window.echarts) {
+      var c = window.echarts.getInstanceByDom(el);
+      if (c) c.dispose();
+    }
+  });
+  window.addEventListener("resize", function () {
+    if (!window.echarts) return;
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      var c = window.echarts.getInstanceByDom(el);
+      if (c) c.resize();
+    });
+  });
+  // A select marked data-autosubmit submits its form when changed (the
+  // dashboard's account selector).
+  document.addEventListener("change", function (evt) {
+    var t = evt.target;
+    if (t && t.matches && t.matches("select[data-autosubmit]") && t.form) t.form.requestSubmit();
+  });
+})();
+
 // ---- Campaign run chart (campaign page only) -------------------------------
 // The progress card carries <div data-run-chart="RUN"> and, beside it,
 // <script type="application/json" data-run-chart-data="RUN"> with
@@ -44,7 +118,7 @@
 // instance is disposed with its element). ECharts is loaded only by the
 // campaign page; when it arrives after the card, its load event draws.
 (function () {
-  var colors = { accepted: "#1677ff", delivered: "#52c41a", failed: "#ff4d4f" };
+  var colors = { accepted: "#1677ff", delivered: "#07c160", failed: "#f5222d" }; // as the dashboard's
   var drawn = []; // instances drawn so far: disposed once their element is gone
   function drawRunCharts(root) {
     if (!window.echarts || !root || !root.querySelectorAll) return;

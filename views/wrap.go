@@ -15,6 +15,7 @@ import (
 func T(ctx context.Context, key string, args ...any) string  { return components.T(ctx, key, args...) }
 func Req(ctx context.Context) *components.Request            { return components.Req(ctx) }
 func Can(ctx context.Context, roles ...string) bool          { return components.Can(ctx, roles...) }
+func CanOpen(ctx context.Context, path string) bool          { return components.CanOpen(ctx, path) }
 func FormatTime(ctx context.Context, t time.Time) string     { return components.FormatTime(ctx, t) }
 func FormatTimePtr(ctx context.Context, t *time.Time) string { return components.FormatTimePtr(ctx, t) }
 func FormatInt(n int64) string                               { return components.FormatInt(n) }

@@ -48,6 +48,7 @@ func (s *Server) requestInfo(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if st := handlers.CurrentStaff(c); st != nil {
 			r.Viewer = &components.Viewer{ID: st.ID, Email: st.Email, Name: st.Name, Role: string(st.Role)}
+			r.Allows = func(method, path string) bool { return s.roles.allows(st.Role, method, path) }
 		}
 		c.SetRequest(c.Request().WithContext(components.WithRequest(c.Request().Context(), r)))
 		return next(c)

@@ -58,7 +58,7 @@ func (s *Server) routes() {
 	v1.POST("/messages", api.SendMessage)
 	v1.GET("/messages/:id", api.GetMessage)
 
-	g := e.Group("", s.consoleMiddleware()...)
+	g := s.guarded(e.Group("", s.consoleMiddleware()...)) // records each route's roles for the menu (nav.go)
 	g.GET("/setup", auth.SetupPage)
 	g.POST("/setup", auth.SetupCreate)
 	g.GET("/login", auth.LoginPage)

@@ -63,6 +63,7 @@ type Server struct {
 	apiQueue   handlers.Enqueuer
 	metrics    http.Handler
 	metricsTok string
+	roles      routeRoles // who may call each console route (nav.go)
 }
 
 // New builds the server with its middleware and every route.

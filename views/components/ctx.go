@@ -23,6 +23,9 @@ type Request struct {
 	CSRF   string
 	Path   string
 	Viewer *Viewer // nil when not signed in
+	// Allows tells whether the viewer may call a console route (method,
+	// path): the route table's own guards answer (nil: nothing allowed).
+	Allows func(method, path string) bool
 	TZ     *time.Location
 }
 
@@ -61,6 +64,16 @@ func Can(ctx context.Context, roles ...string) bool {
 		}
 	}
 	return false
+}
+
+// CanOpen tells whether the viewer's role may open the page at path (a
+// menu entry or a link is shown only then).
+func CanOpen(ctx context.Context, path string) bool { return CanCall(ctx, "GET", path) }
+
+// CanCall tells whether the viewer's role may call method on path.
+func CanCall(ctx context.Context, method, path string) bool {
+	r := Req(ctx)
+	return r.Viewer != nil && r.Allows != nil && r.Allows(method, path)
 }
 
 // FormatTime shows t in the console's time zone, with the zone named.

@@ -45,7 +45,7 @@ func Keys(prefix string) []string {
 // catalog holds every UI string: key → {Simplified Chinese, English}. Each
 // area of the console keeps its strings in a file of its own (i18n_*.go);
 // a key defined twice stops the program at start-up.
-var catalog = mergeCatalogs(shellCatalog, usersCatalog, campaignsCatalog, engineCatalog)
+var catalog = mergeCatalogs(shellCatalog, usersCatalog, campaignsCatalog, engineCatalog, dashboardCatalog)
 
 func mergeCatalogs(parts ...map[string][2]string) map[string][2]string {
 	out := make(map[string][2]string)
@@ -90,15 +90,6 @@ var shellCatalog = map[string][2]string{
 	"common.time":         {"时间", "Time"},
 
 	// Dashboard
-	"dash.apps":           {"小程序账号", "Accounts"},
-	"dash.templates":      {"消息模板", "Templates"},
-	"dash.campaigns":      {"推送活动", "Campaigns"},
-	"dash.staff":          {"成员", "Staff"},
-	"dash.next_title":     {"开始使用", "Getting started"},
-	"dash.step_app":       {"在“设置 → 小程序账号”中登记小程序，并把消息推送地址填入微信后台。", "Register your mini program under Settings → Accounts and paste the push URL into WeChat's console."},
-	"dash.step_templates": {"同步或添加订阅消息模板。", "Sync or add subscription message templates."},
-	"dash.step_staff":     {"在“设置 → 成员”中邀请运营和客服同事。", "Invite operators and support staff under Settings → Staff."},
-	"dash.step_campaign":  {"创建第一个推送活动。", "Create your first campaign."},
 
 	// Setup and sign-in
 	"setup.title":          {"创建首个管理员", "Create the first admin"},
