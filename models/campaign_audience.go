@@ -120,8 +120,14 @@ func countAudienceSQL(db *gorm.DB, c *Campaign, a *Audience, longTerm bool, out 
 		if filter != "" {
 			filter = " AND (" + filter + ")"
 		}
+		// Only attribute conditions read users; the others count
+		// subscriptions alone (every one has its user: a foreign key).
+		from := "subscriptions s"
+		if a.Kind == AudienceAttrs {
+			from += " JOIN users u ON u.id = s.user_id"
+		}
 		q = `SELECT COUNT(*) AS size, COALESCE(SUM(CASE WHEN ` + reach + ` THEN 1 ELSE 0 END), 0) AS reachable
-			FROM subscriptions s JOIN users u ON u.id = s.user_id
+			FROM ` + from + `
 			WHERE s.template_id = ? AND s.status = 'accept'` + filter
 		args = append([]any{c.TemplateID}, fargs...)
 	}

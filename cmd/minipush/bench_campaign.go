@@ -44,6 +44,7 @@ type campaignBenchResult struct {
 	Accepted           int64   `json:"accepted"`
 	Failed             int64   `json:"failed"`
 	Skipped            int64   `json:"skipped"`
+	Unknown            int64   `json:"unknown"`               // answers lost with the call (timeouts): never resent
 	PeakRSSMB          float64 `json:"serve_peak_rss_mb"`     // VmHWM of the serve process
 	RSSAtExpandedMB    float64 `json:"serve_rss_expanded_mb"` // its VmRSS when the expansion ended
 	RSSSamplesMB       []int   `json:"serve_rss_every_10s_mb"`
@@ -145,6 +146,9 @@ func cmdBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 
+	progress("audience counts: everyone %.0f ms, tag vip (%d) %.0f ms, city = sh and age > 60 (%d) %.0f ms",
+		res.CountSubscribedMs, res.TagsSize, res.CountTagsMs, res.AttrsSize, res.CountAttrsMs)
+
 	// The campaign, due a few seconds after serve starts.
 	firing := time.Now().UTC().Add(8 * time.Second).Truncate(time.Second)
 	cp := &models.Campaign{AppID: app.ID, TemplateID: tpl.ID, Name: "bench", Status: models.CampaignScheduled, ScheduleKind: models.ScheduleOnce,
@@ -240,7 +244,7 @@ func cmdBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 		res.ExpansionSeconds = run.ExpandedAt.Sub(*run.StartedAt).Seconds()
 	}
 	res.SendSeconds = lastSent.Sub(*run.StartedAt).Seconds()
-	res.Accepted, res.Failed, res.Skipped = run.Sent+run.Delivered, run.Failed, run.Skipped
+	res.Accepted, res.Failed, res.Skipped, res.Unknown = run.Sent+run.Delivered, run.Failed, run.Skipped, run.Unknown
 	res.MsgsPerSec = float64(res.Accepted) / res.SendSeconds
 	_ = db.Model(&models.RunSample{}).Where("run_id = ?", run.ID).Count(&res.Samples).Error
 	pairs, accepted := sb.AcceptedSummary(benchAppID)
@@ -258,7 +262,7 @@ func cmdBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 		res.CountSubscribedMs, res.TagsSize, res.CountTagsMs, res.AttrsSize, res.CountAttrsMs)
 	fmt.Fprintf(stdout, "firing → run        %.1fs (the campaigns job ticks every 5 s)\n", res.FiringToRunSeconds)
 	fmt.Fprintf(stdout, "expansion           %.1fs for %d deliveries\n", res.ExpansionSeconds, run.Audience)
-	fmt.Fprintf(stdout, "run → last send     %.1fs: %.0f messages/s (%d accepted, %d failed, %d skipped)\n", res.SendSeconds, res.MsgsPerSec, res.Accepted, res.Failed, res.Skipped)
+	fmt.Fprintf(stdout, "run → last send     %.1fs: %.0f messages/s (%d accepted, %d failed, %d skipped, %d unknown)\n", res.SendSeconds, res.MsgsPerSec, res.Accepted, res.Failed, res.Skipped, res.Unknown)
 	fmt.Fprintf(stdout, "serve RSS           peak %.0f MB; %.0f MB when expanded; every 10 s: %v MB\n", res.PeakRSSMB, res.RSSAtExpandedMB, res.RSSSamplesMB)
 	fmt.Fprintf(stdout, "samples             %d rows of campaign_run_samples\n", res.Samples)
 	fmt.Fprintf(stdout, "duplicates          %d\n", res.Duplicates)
