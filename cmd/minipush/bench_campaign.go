@@ -232,10 +232,11 @@ func cmdBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	res.PeakRSSMB = procStatusMB(child.Process.Pid, "VmHWM:")
-	var lastSent *time.Time
-	if err := db.Raw("SELECT MAX(sent_at) FROM deliveries WHERE run_id = ?", run.ID).Scan(&lastSent).Error; err != nil {
+	var last struct{ T *time.Time }
+	if err := db.Raw("SELECT MAX(sent_at) AS t FROM deliveries WHERE run_id = ?", run.ID).Scan(&last).Error; err != nil {
 		return err
 	}
+	lastSent := last.T
 	if run.StartedAt == nil || lastSent == nil {
 		return errors.New("the run has no start or send time")
 	}
