@@ -114,13 +114,13 @@ func (h *Campaigns) Approve(c echo.Context) error {
 	}
 	now := h.Now().UTC()
 	if err := models.ApproveCampaign(c.Request().Context(), h.DB, cp, CurrentStaff(c).ID, now); err != nil {
-		return h.refuse(c, cp, err)
+		return h.refuseBack(c, cp, err)
 	}
 	detail := map[string]any{}
 	if cp.ScheduleKind == models.ScheduleNow {
 		run, err := h.startNow(c, cp.ID, now)
 		if err != nil {
-			return h.refuse(c, cp, err)
+			return h.refuseBack(c, cp, err)
 		}
 		detail["run"] = run.ID
 	}
@@ -128,7 +128,7 @@ func (h *Campaigns) Approve(c echo.Context) error {
 		return err
 	}
 	SetFlash(c, "success", T(c, "cmp.flash_approved"))
-	return Redirect(c, campaignURL(cp.ID, ""))
+	return Redirect(c, h.back(c, cp))
 }
 
 // Unschedule takes a scheduled or pending campaign back to draft.
@@ -356,6 +356,9 @@ func (h *Campaigns) Progress(c echo.Context) error {
 		return err
 	}
 	d := progressData(c, cp, run, stats, h.Now())
+	if err := h.liveFigures(c, run, &d); err != nil {
+		return err
+	}
 	if was := c.QueryParam("was"); was != "" && was != run.Status {
 		// The run moved on (finished, paused by itself): reload the page so
 		// its status, buttons and runs table follow.

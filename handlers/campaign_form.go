@@ -25,10 +25,11 @@ type campaignForm struct {
 	Conds                              []models.Cond
 	ScheduleKind, RunAt, CronExpr      string
 	Timezone, Misfire, EndAt, AutoStop string
+	AutoWindow                         string
 	Values                             map[string]models.Value
 
-	runAt, endAt *time.Time
-	autoPause    int
+	runAt, endAt          *time.Time
+	autoPause, autoWindow int
 }
 
 const maxConds = 3
@@ -38,7 +39,7 @@ func bindCampaignForm(c echo.Context) campaignForm {
 		Lang: c.FormValue("lang"), AudienceKind: c.FormValue("audience"), Tags: trim(c.FormValue("tags")),
 		ScheduleKind: c.FormValue("schedule"), RunAt: trim(c.FormValue("run_at")), CronExpr: trim(c.FormValue("cron")),
 		Timezone: trim(c.FormValue("timezone")), Misfire: c.FormValue("misfire"), EndAt: trim(c.FormValue("end_at")),
-		AutoStop: trim(c.FormValue("auto_pause")), Values: map[string]models.Value{}}
+		AutoStop: trim(c.FormValue("auto_pause")), AutoWindow: trim(c.FormValue("auto_pause_window")), Values: map[string]models.Value{}}
 	f.TemplateID, _ = strconv.ParseInt(c.FormValue("template"), 10, 64)
 	for i := 0; i < maxConds; i++ {
 		n := strconv.Itoa(i)
@@ -74,6 +75,9 @@ func formFromCampaign(cp *models.Campaign) campaignForm {
 	}
 	if cp.AutoPausePct > 0 {
 		f.AutoStop = strconv.Itoa(cp.AutoPausePct)
+	}
+	if cp.AutoPauseWindow > 0 {
+		f.AutoWindow = strconv.Itoa(cp.AutoPauseWindow)
 	}
 	for len(f.Conds) < maxConds {
 		f.Conds = append(f.Conds, models.Cond{})
@@ -139,6 +143,9 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 				continue
 			}
 			n++
+			if strings.ContainsAny(cd.Attr, "\"\\") {
+				errs.Add("cond"+strconv.Itoa(i), T(c, "cmp.attr_name_invalid"))
+			}
 			ok := false
 			for _, op := range models.CondOps {
 				ok = ok || cd.Op == op
@@ -197,6 +204,14 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 			f.autoPause = n
 		}
 	}
+	if f.AutoWindow != "" {
+		n, err := strconv.Atoi(f.AutoWindow)
+		if err != nil || n < models.AutoPauseMinAnswers || n > models.AutoPauseMaxWindow {
+			errs.Add("auto_pause_window", T(c, "cmp.auto_pause_window_invalid"))
+		} else {
+			f.autoWindow = n
+		}
+	}
 	return errs
 }
 
@@ -227,7 +242,7 @@ func (f *campaignForm) apply(cp *models.Campaign) {
 	}
 	cp.SetAudience(a)
 	cp.ScheduleKind, cp.CronExpr, cp.Timezone, cp.MisfirePolicy = f.ScheduleKind, "", f.Timezone, f.Misfire
-	cp.RunAt, cp.EndAt, cp.AutoPausePct = nil, f.endAt, f.autoPause
+	cp.RunAt, cp.EndAt, cp.AutoPausePct, cp.AutoPauseWindow = nil, f.endAt, f.autoPause, f.autoWindow
 	switch f.ScheduleKind {
 	case models.ScheduleOnce:
 		cp.RunAt = f.runAt
@@ -252,7 +267,7 @@ func (h *Campaigns) formData(c echo.Context, t *models.Template, a *models.App, 
 	return views.CampaignFormData{ID: id, Action: action, AppName: a.Name, TemplateID: t.ID, TemplateTitle: t.Title,
 		Name: f.Name, Page: f.Page, MPState: f.MPState, Lang: f.Lang, Audience: f.AudienceKind, Tags: f.Tags, Conds: condViews(f.Conds),
 		Schedule: f.ScheduleKind, RunAt: f.RunAt, Cron: f.CronExpr, Timezone: f.Timezone, Misfire: f.Misfire, EndAt: f.EndAt,
-		AutoPause: f.AutoStop, Keywords: h.keywordRows(c, t, f, errs, nil), Errors: errs}
+		AutoPause: f.AutoStop, AutoWindow: f.AutoWindow, Keywords: h.keywordRows(c, t, f, errs, nil), Errors: errs}
 }
 
 func condViews(cs []models.Cond) []views.Cond {

@@ -86,6 +86,11 @@ func (h *Campaigns) List(c echo.Context) error {
 		}
 		d.Rows = append(d.Rows, row)
 	}
+	if s := CurrentStaff(c); s != nil && s.Role == models.RoleAdmin {
+		if d.Pending, err = models.CountPendingCampaigns(ctx, h.DB); err != nil {
+			return err
+		}
+	}
 	if len(rows) == campaignPageSize {
 		d.Next = "/campaigns?app=" + d.App + "&status=" + d.Status + "&before=" + strconv.FormatInt(rows[len(rows)-1].ID, 10)
 	}
@@ -240,7 +245,7 @@ func (h *Campaigns) Update(c echo.Context) error {
 	fields := map[string]any{"name": cp.Name, "page": cp.Page, "data": cp.Data, "audience": cp.Audience,
 		"schedule_kind": cp.ScheduleKind, "run_at": cp.RunAt, "cron_expr": cp.CronExpr, "timezone": cp.Timezone,
 		"misfire_policy": cp.MisfirePolicy, "mp_state": cp.MPState, "lang": cp.Lang, "end_at": cp.EndAt,
-		"auto_pause_pct": cp.AutoPausePct, "held_reason": "", "status": models.CampaignDraft, "next_run_at": nil, "approved_by": nil}
+		"auto_pause_pct": cp.AutoPausePct, "auto_pause_window": cp.AutoPauseWindow, "held_reason": "", "status": models.CampaignDraft, "next_run_at": nil, "approved_by": nil}
 	if err := models.UpdateCampaignFields(ctx, h.DB, cp.ID, fields); err != nil {
 		return err
 	}

@@ -74,8 +74,11 @@ type Campaign struct {
 	SubmittedBy   *int64
 	ApprovedBy    *int64
 	AutoPausePct  int
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// AutoPauseWindow: how many of the run's latest answers the automatic
+	// pause judges (0: AutoPauseDefaultWindow; migration 10).
+	AutoPauseWindow int
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Value is one keyword's value: fixed text or text with {{attr}}
@@ -151,9 +154,6 @@ func (c *Campaign) SetAudience(a Audience) {
 	b, _ := json.Marshal(a)
 	c.Audience = string(b)
 }
-
-// filtered tells whether members must be matched in Go (tags, attributes).
-func (a *Audience) filtered() bool { return a.Kind == AudienceTags || a.Kind == AudienceAttrs }
 
 // Match tells whether a user with these tags (JSON array) and attributes
 // (JSON object) belongs to the audience.
@@ -445,7 +445,7 @@ func CloneCampaign(ctx context.Context, db *gorm.DB, src *Campaign, name string,
 	c := &Campaign{AppID: src.AppID, TemplateID: src.TemplateID, Name: name, Status: CampaignDraft, Page: src.Page,
 		Data: src.Data, Audience: src.Audience, ScheduleKind: src.ScheduleKind, RunAt: src.RunAt, CronExpr: src.CronExpr,
 		Timezone: src.Timezone, MisfirePolicy: src.MisfirePolicy, MPState: src.MPState, Lang: src.Lang, EndAt: src.EndAt,
-		AutoPausePct: src.AutoPausePct, CreatedBy: by}
+		AutoPausePct: src.AutoPausePct, AutoPauseWindow: src.AutoPauseWindow, CreatedBy: by}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := CreateCampaign(ctx, tx, c); err != nil {
 			return err

@@ -23,10 +23,9 @@ type Member struct {
 	Reachable bool
 }
 
-// audienceBatch reads up to limit candidate members with user id above
-// after, in user id order, and returns them with the last user id read
-// (candidates are then matched against tags/attributes in Go, so a batch
-// may hold fewer members than it read).
+// audienceBatch reads up to limit members with user id above after, in
+// user id order, and returns them with the last user id read (after when
+// none is left). Tags and attribute conditions are applied in SQL.
 func audienceBatch(tx *gorm.DB, c *Campaign, a *Audience, longTerm bool, after int64, limit int) ([]Member, int64, error) {
 	reach := reachSQL(longTerm)
 	var q string
@@ -41,13 +40,17 @@ func audienceBatch(tx *gorm.DB, c *Campaign, a *Audience, longTerm bool, after i
 			ORDER BY r.user_id LIMIT ?`
 		args = []any{c.TemplateID, c.ID, after, limit}
 	} else {
+		filter, fargs := audienceFilter(tx, c.AppID, a)
+		if filter != "" {
+			filter = " AND (" + filter + ")"
+		}
 		q = `SELECT s.user_id, u.openid, u.attributes, u.tags,
 				CASE WHEN ` + reach + ` THEN 1 ELSE 0 END AS reachable
 			FROM subscriptions s
 			JOIN users u ON u.id = s.user_id
-			WHERE s.template_id = ? AND s.status = 'accept' AND s.user_id > ?
+			WHERE s.template_id = ? AND s.status = 'accept' AND s.user_id > ?` + filter + `
 			ORDER BY s.user_id LIMIT ?`
-		args = []any{c.TemplateID, after, limit}
+		args = append(append([]any{c.TemplateID, after}, fargs...), limit)
 	}
 	var rows []Member
 	if err := tx.Raw(q, args...).Scan(&rows).Error; err != nil {
@@ -56,17 +59,7 @@ func audienceBatch(tx *gorm.DB, c *Campaign, a *Audience, longTerm bool, after i
 	if len(rows) == 0 {
 		return nil, after, nil
 	}
-	last := rows[len(rows)-1].UserID
-	if !a.filtered() {
-		return rows, last, nil
-	}
-	out := rows[:0]
-	for _, m := range rows {
-		if a.Match(m.Tags, m.Attributes) {
-			out = append(out, m)
-		}
-	}
-	return out, last, nil
+	return rows, rows[len(rows)-1].UserID, nil
 }
 
 // AudienceCount is the size of an audience and how many of it can be
@@ -79,9 +72,9 @@ type AudienceCount struct {
 	Sampled, WouldFail int64
 }
 
-// CountAudience counts a campaign's audience and its reachable part; it
-// reads the audience in batches (memory flat), and checks the values of the
-// first sample members (0: none) against the template's rules.
+// CountAudience counts a campaign's audience and its reachable part in
+// SQL (filters included), and checks the values of the first sample
+// members (0: none) against the template's rules.
 func CountAudience(ctx context.Context, db *gorm.DB, c *Campaign, t *Template, sample int) (AudienceCount, error) {
 	var out AudienceCount
 	a := c.AudienceSpec()
@@ -92,57 +85,27 @@ func CountAudience(ctx context.Context, db *gorm.DB, c *Campaign, t *Template, s
 	}
 	vals := c.Values()
 	db = db.WithContext(ctx)
-	if !a.filtered() {
-		// Sizes by SQL; only the sample is read.
-		if err := countUnfiltered(db, c, &a, t.LongTerm(), &out); err != nil {
-			return out, err
-		}
-		if sample <= 0 {
-			return out, nil
-		}
-		ms, _, err := audienceBatch(db, c, &a, t.LongTerm(), 0, sample)
-		if err != nil {
-			return out, err
-		}
-		for _, m := range ms {
-			out.Sampled++
-			if !valuesOK(wkws, RenderValues(vals, m.Attributes)) {
-				out.WouldFail++
-			}
-		}
+	if err := countAudienceSQL(db, c, &a, t.LongTerm(), &out); err != nil {
+		return out, err
+	}
+	if sample <= 0 || out.Size == 0 {
 		return out, nil
 	}
-	var after int64
-	for {
-		ms, last, err := audienceBatch(db, c, &a, t.LongTerm(), after, 2000)
-		if err != nil {
-			return out, err
-		}
-		if last == after {
-			return out, nil
-		}
-		after = last
-		for _, m := range ms {
-			out.Size++
-			if m.Reachable {
-				out.Reachable++
-			}
-			if out.Sampled < int64(sample) {
-				out.Sampled++
-				data := RenderValues(vals, m.Attributes)
-				if !valuesOK(wkws, data) {
-					out.WouldFail++
-				}
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return out, err
+	ms, _, err := audienceBatch(db, c, &a, t.LongTerm(), 0, sample)
+	if err != nil {
+		return out, err
+	}
+	for _, m := range ms {
+		out.Sampled++
+		if !valuesOK(wkws, RenderValues(vals, m.Attributes)) {
+			out.WouldFail++
 		}
 	}
+	return out, nil
 }
 
-// countUnfiltered counts an audience with no Go-side filter in SQL.
-func countUnfiltered(db *gorm.DB, c *Campaign, a *Audience, longTerm bool, out *AudienceCount) error {
+// countAudienceSQL counts an audience and its reachable part in one query.
+func countAudienceSQL(db *gorm.DB, c *Campaign, a *Audience, longTerm bool, out *AudienceCount) error {
 	reach := reachSQL(longTerm)
 	var q string
 	var args []any
@@ -153,10 +116,20 @@ func countUnfiltered(db *gorm.DB, c *Campaign, a *Audience, longTerm bool, out *
 			WHERE r.campaign_id = ?`
 		args = []any{c.TemplateID, c.ID}
 	} else {
+		filter, fargs := audienceFilter(db, c.AppID, a)
+		if filter != "" {
+			filter = " AND (" + filter + ")"
+		}
+		// Only attribute conditions read users; the others count
+		// subscriptions alone (every one has its user: a foreign key).
+		from := "subscriptions s"
+		if a.Kind == AudienceAttrs {
+			from += " JOIN users u ON u.id = s.user_id"
+		}
 		q = `SELECT COUNT(*) AS size, COALESCE(SUM(CASE WHEN ` + reach + ` THEN 1 ELSE 0 END), 0) AS reachable
-			FROM subscriptions s JOIN users u ON u.id = s.user_id
-			WHERE s.template_id = ? AND s.status = 'accept'`
-		args = []any{c.TemplateID}
+			FROM ` + from + `
+			WHERE s.template_id = ? AND s.status = 'accept'` + filter
+		args = append([]any{c.TemplateID}, fargs...)
 	}
 	var row struct{ Size, Reachable int64 }
 	if err := db.Raw(q, args...).Scan(&row).Error; err != nil {

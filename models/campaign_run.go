@@ -146,12 +146,13 @@ func ExpandRun(ctx context.Context, db *gorm.DB, runID int64, batch int) (done b
 	for ctx.Err() == nil {
 		finished := false
 		err := retryTx(ctx, db, func(tx *gorm.DB) error {
+			// The run is read without a lock: holding its row for the whole
+			// batch would stall every send of the run (their counters live
+			// there). The cursor moves at the end only if nobody moved it
+			// and the status is still the one read (else the batch is rolled
+			// back and read again); deliveries are unique per run and user.
 			var cur CampaignRun
-			q := tx
-			if IsMySQL(tx) {
-				q = q.Clauses(lockingClause())
-			}
-			if err := q.First(&cur, runID).Error; err != nil {
+			if err := tx.First(&cur, runID).Error; err != nil {
 				return translate(err)
 			}
 			if cur.ExpandedAt != nil || (cur.Status != RunExpanding && cur.Status != RunPaused) {
@@ -186,8 +187,16 @@ func ExpandRun(ctx context.Context, db *gorm.DB, runID int64, batch int) (done b
 					set["status"] = RunSending
 				}
 			}
-			return tx.Model(&CampaignRun{}).Where("id = ?", runID).Updates(set).Error
+			res := tx.Model(&CampaignRun{}).Where("id = ? AND expand_cursor = ? AND status = ? AND expanded_at IS NULL", runID, cur.ExpandCursor, cur.Status).
+				Updates(set)
+			if res.Error == nil && res.RowsAffected == 0 {
+				return errExpandMoved
+			}
+			return res.Error
 		})
+		if errors.Is(err, errExpandMoved) {
+			continue // paused, resumed or canceled meanwhile: read it again
+		}
 		if err != nil {
 			return false, err
 		}
@@ -197,6 +206,9 @@ func ExpandRun(ctx context.Context, db *gorm.DB, runID int64, batch int) (done b
 	}
 	return false, ctx.Err()
 }
+
+// errExpandMoved rolls back an expansion batch whose run changed meanwhile.
+var errExpandMoved = errors.New("the run changed during an expansion batch")
 
 // insertRunDeliveries inserts one delivery per member in status, skipping
 // members already in the run, and counts them.

@@ -115,3 +115,36 @@ func withUpdated(m map[string]any, now time.Time) map[string]any {
 	m["updated_at"] = now.UTC()
 	return m
 }
+
+// ReasonRejected is the status reason of a campaign an admin sent back.
+const ReasonRejected = "rejected"
+
+// RejectCampaign sends a campaign awaiting approval back to draft, with
+// the reason "rejected" for its author to see. Any admin may reject,
+// the author included (it withdraws the submission).
+func RejectCampaign(ctx context.Context, db *gorm.DB, c *Campaign, now time.Time) error {
+	res := db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", c.ID, CampaignPending).
+		Updates(withUpdated(map[string]any{"status": CampaignDraft, "status_reason": ReasonRejected, "next_run_at": nil, "approved_by": nil}, now))
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotPending
+	}
+	return nil
+}
+
+// PendingCampaigns lists campaigns awaiting approval, oldest submission
+// first (by id), after the keyset afterID.
+func PendingCampaigns(ctx context.Context, db *gorm.DB, afterID int64, limit int) ([]Campaign, error) {
+	var out []Campaign
+	err := db.WithContext(ctx).Where("status = ? AND id > ?", CampaignPending, afterID).Order("id").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+// CountPendingCampaigns counts campaigns awaiting approval.
+func CountPendingCampaigns(ctx context.Context, db *gorm.DB) (int64, error) {
+	var n int64
+	err := db.WithContext(ctx).Model(&Campaign{}).Where("status = ?", CampaignPending).Count(&n).Error
+	return n, err
+}

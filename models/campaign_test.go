@@ -48,6 +48,11 @@ func campaignFixture(t *testing.T, db *gorm.DB, n int) (*models.App, *models.Tem
 		if err := db.Create(u).Error; err != nil {
 			t.Fatal(err)
 		}
+		if tags != "[]" { // what every user write keeps beside the JSON
+			if err := db.Exec("INSERT INTO user_tags (app_id, tag, user_id) VALUES (?, 'vip', ?)", app.ID, u.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
 		credits := 1
 		if i%5 == 0 {
 			credits = 0

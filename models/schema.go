@@ -10,6 +10,7 @@ var migrations = []Migration{
 	{Version: 5, Name: "campaigns", Statements: schemaV5},
 	{Version: 6, Name: "settle_pending_index", Statements: schemaV6},
 	{Version: 8, Name: "delivery_hourly", Statements: schemaV8},
+	{Version: 10, Name: "campaign_samples_and_window", Statements: schemaV10},
 	{Version: 11, Name: "api_support_round2", Statements: schemaV11},
 	{Version: 12, Name: "delivery_index_diet", Statements: schemaV12},
 }

@@ -50,6 +50,8 @@ func (s *Campaigns) log() *slog.Logger {
 // Tick does one round of the job.
 func (s *Campaigns) Tick(ctx context.Context) error {
 	now := s.now()
+	stop := s.sampleWhile(ctx)
+	defer stop()
 	_, ferr := s.FireDue(ctx, now)
 	eerr := s.Expand(ctx)
 	paused, aerr := models.AutoPauseRuns(ctx, s.DB, now)
@@ -64,7 +66,10 @@ func (s *Campaigns) Tick(ctx context.Context) error {
 		}
 	}
 	serr := models.SweepStoppedRuns(ctx, s.DB, now)
-	_, rerr := models.FinishRuns(ctx, s.DB, now)
+	finished, rerr := models.FinishRuns(ctx, s.DB, now)
+	if len(finished) > 0 { // the last counters of a run that just ended
+		_, _ = models.SampleRuns(ctx, s.DB, s.now())
+	}
 	return errors.Join(label("firing", ferr), label("expanding", eerr), label("auto pause", aerr), label("sweeping", serr), label("finishing", rerr))
 }
 

@@ -438,6 +438,16 @@ func TestCampaignAutoPauseOnErrorShare(t *testing.T) {
 		if r.Paused == 0 || r.Failed < models.AutoPauseMinAnswers/2 {
 			t.Fatalf("paused run %+v", r)
 		}
+		// The reason says how many of the last answers carried the code.
+		if ap, ok := models.ParseAutoPause(r.Reason); !ok || ap.Window < models.AutoPauseMinAnswers || ap.Hits*100 < 50*ap.Window || ap.Pct != 50 {
+			t.Fatalf("reason %q read as %+v", r.Reason, ap)
+		}
+		// Each tick sampled the run's counters for its page's rate and chart.
+		var samples int64
+		db.Model(&models.RunSample{}).Where("run_id = ?", run.ID).Count(&samples)
+		if samples == 0 {
+			t.Fatal("the ticks took no sample of the run")
+		}
 		var audits int64
 		db.Model(&models.AuditEntry{}).Where("action = 'campaign.auto_pause'").Count(&audits)
 		if audits != 1 {

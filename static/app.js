@@ -202,3 +202,55 @@
     });
   });
 })();
+
+// ---- Campaign run chart (campaign page only) -------------------------------
+// The progress card carries <div data-run-chart="RUN"> and, beside it,
+// <script type="application/json" data-run-chart-data="RUN"> with
+// {labels, series:[{key,name,data}]}. The card is swapped by htmx every
+// 2 s while a run goes on: each swap draws the new card's chart (the old
+// instance is disposed with its element). ECharts is loaded only by the
+// campaign page; when it arrives after the card, its load event draws.
+(function () {
+  var colors = { accepted: "#1677ff", delivered: "#07c160", failed: "#f5222d" }; // as the dashboard's
+  var drawn = []; // instances drawn so far: disposed once their element is gone
+  function drawRunCharts(root) {
+    if (!window.echarts || !root || !root.querySelectorAll) return;
+    drawn = drawn.filter(function (c) {
+      if (document.body.contains(c.getDom())) return true;
+      c.dispose();
+      return false;
+    });
+    var els = root.querySelectorAll("[data-run-chart]:not([data-drawn])");
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      var src = document.querySelector('[data-run-chart-data="' + el.getAttribute("data-run-chart") + '"]');
+      if (!src) continue;
+      var d;
+      try { d = JSON.parse(src.textContent); } catch (e) { continue; }
+      var chart = window.echarts.init(el, null, { renderer: "canvas" });
+      drawn.push(chart);
+      chart.setOption({
+        animation: false,
+        grid: { left: 48, right: 16, top: 32, bottom: 28 },
+        tooltip: { trigger: "axis" },
+        legend: { top: 0 },
+        xAxis: { type: "category", data: d.labels },
+        yAxis: { type: "value", minInterval: 1 },
+        series: d.series.map(function (s) {
+          return { name: s.name, type: s.key === "accepted" ? "bar" : "line", data: s.data,
+            itemStyle: { color: colors[s.key] }, showSymbol: false };
+        })
+      });
+      el.setAttribute("data-drawn", "1");
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { drawRunCharts(document); });
+  document.addEventListener("htmx:afterSettle", function () { drawRunCharts(document); });
+  document.addEventListener("load", function (evt) {
+    var t = evt.target;
+    if (t && t.tagName === "SCRIPT" && /echarts/.test(t.src || "")) drawRunCharts(document);
+  }, true);
+  window.addEventListener("resize", function () {
+    drawn.forEach(function (c) { c.resize(); });
+  });
+})();

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,9 +75,19 @@ func TestBrowserCampaignJourney(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// No job runner here: expand as the campaigns job would.
+		// No job runner here: expand and sample as the campaigns job would
+		// (its sample of a tick before, when nothing was answered yet, is
+		// dated 10 s back so the page has a rate to show at once).
+		if _, err := models.SampleRuns(context.Background(), db, time.Now().Add(-10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := models.ExpandRun(context.Background(), db, run.ID, 50); err != nil {
 			t.Fatal(err)
+		}
+		sample := func() {
+			if _, err := models.SampleRuns(context.Background(), db, time.Now()); err != nil {
+				t.Fatal(err)
+			}
 		}
 		waitSent := func(atLeast int64) {
 			deadline := time.Now().Add(30 * time.Second)
@@ -92,8 +103,20 @@ func TestBrowserCampaignJourney(t *testing.T) {
 			}
 		}
 		waitSent(6)
+		sample()
+		// The page open since "send now" may be reloading itself right now
+		// (its progress poll asks for a refresh when the run moves from
+		// expanding to sending): a navigation it aborts is made again.
+		for try := 0; ; try++ {
+			err := chromedp.Do(ctx, chromedp.Navigate(app.srv.URL+"/campaigns/"+id(c.ID)))
+			if err == nil {
+				break
+			}
+			if try == 2 || !strings.Contains(err.Error(), "ERR_ABORTED") {
+				t.Fatal(err)
+			}
+		}
 		do(t, ctx,
-			chromedp.Navigate(app.srv.URL+"/campaigns/"+id(c.ID)),
 			chromedp.WaitVisible(`[data-testid=pause]`),
 			chromedp.Click(`[data-testid=pause]`),
 			chromedp.WaitVisible(`[data-testid=resume]`),
@@ -111,8 +134,19 @@ func TestBrowserCampaignJourney(t *testing.T) {
 			chromedp.Click(`[data-testid=resume]`),
 			chromedp.WaitVisible(`[data-testid=pause]`),
 		)
+		// Sending again: the rate over the last 30 s and the chart (drawn by
+		// ECharts into a canvas), refreshed by the 2 s poll.
+		do(t, ctx,
+			chromedp.WaitVisible(`[data-testid=rate-now]`),
+			chromedp.WaitVisible(`[data-testid=run-chart][data-drawn] canvas`),
+		)
+		if rate := get(t, ctx, chromedp.Text(`[data-testid=rate-now]`)); !strings.Contains(rate, "msg/s") || strings.HasPrefix(rate, "now 0.0 ") {
+			t.Fatalf("current rate %q", rate)
+		}
+		screenshot(t, ctx, "3b-rate-and-chart")
 		deadline := time.Now().Add(40 * time.Second)
 		for {
+			sample()
 			if _, err := models.FinishRuns(context.Background(), db, time.Now().UTC()); err != nil {
 				t.Fatal(err)
 			}
@@ -127,6 +161,19 @@ func TestBrowserCampaignJourney(t *testing.T) {
 		do(t, ctx, chromedp.WaitVisible(`[data-testid=progress][data-status=completed]`))
 		if pct := get(t, ctx, chromedp.Text(`[data-testid=progress-percent]`)); pct != "100%" {
 			t.Fatalf("progress %q", pct)
+		}
+		// The finished run keeps its chart: once the job's next sample is
+		// taken (a second later), every accepted message is in a bar.
+		time.Sleep(1100 * time.Millisecond)
+		sample()
+		do(t, ctx,
+			chromedp.Navigate(app.srv.URL+"/campaigns/"+id(c.ID)),
+			chromedp.WaitVisible(`[data-testid=progress][data-status=completed]`),
+			chromedp.WaitVisible(`[data-testid=run-chart][data-drawn] canvas`),
+		)
+		sent := get(t, ctx, chromedp.Evaluate[float64](`JSON.parse(document.querySelector('[data-testid=run-chart-data]').textContent).series[0].data.reduce((a, b) => a + b, 0)`))
+		if sent != 60 {
+			t.Fatalf("the chart shows %v accepted messages, want 60", sent)
 		}
 		screenshot(t, ctx, "4-done")
 		for i, u := range w.users {

@@ -61,6 +61,11 @@ func newCampaignWorld(t *testing.T, c *client, db *gorm.DB, n int) *campaignWorl
 		if err := db.Create(u).Error; err != nil {
 			t.Fatal(err)
 		}
+		if tags != "[]" { // what every user write keeps beside the JSON
+			if err := db.Exec("INSERT INTO user_tags (app_id, tag, user_id) VALUES (?, 'vip', ?)", a.ID, u.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
 		credits := 1
 		if i%4 == 3 {
 			credits = 0

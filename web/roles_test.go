@@ -69,6 +69,8 @@ var routeAccess = map[string]access{
 	"POST /campaigns/:id/schedule":           operators,
 	"POST /campaigns/:id/unschedule":         operators,
 	"POST /campaigns/:id/approve":            adminOnly,
+	"GET /campaigns/approvals":               adminOnly,
+	"POST /campaigns/:id/reject":             adminOnly,
 	"POST /campaigns/:id/pause":              operators,
 	"POST /campaigns/:id/resume":             operators,
 	"POST /campaigns/:id/cancel":             operators,

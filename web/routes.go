@@ -87,6 +87,8 @@ func (s *Server) routes() {
 	g.POST("/campaigns/:id/schedule", campaigns.Schedule, need(operator))
 	g.POST("/campaigns/:id/unschedule", campaigns.Unschedule, need(operator))
 	g.POST("/campaigns/:id/approve", campaigns.Approve, need(admin))
+	g.GET("/campaigns/approvals", campaigns.Approvals, need(admin))
+	g.POST("/campaigns/:id/reject", campaigns.Reject, need(admin))
 	g.POST("/campaigns/:id/pause", campaigns.Pause, need(operator))
 	g.POST("/campaigns/:id/resume", campaigns.Resume, need(operator))
 	g.POST("/campaigns/:id/cancel", campaigns.Cancel, need(operator))

@@ -30,6 +30,7 @@ Commands:
   apikey create  create a JSON API key for one account (printed once)
   sandbox        run a fake WeChat API for trials and tests (default 127.0.0.1:9099)
   bench          measure the delivery engine against an in-process sandbox (throwaway database)
+  bench-campaign a campaign to N recipients through a real serve process on MySQL/MariaDB (throwaway database)
   drill          the crash drill: serve processes killed with SIGKILL mid-run on MySQL/MariaDB, then counted
   version        print the version
 
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAPIKey(ctx, args[1:], stdout, stderr, log)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr, log)
+	case "bench-campaign":
+		err = cmdBenchCampaign(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		err = cmdSandbox(ctx, args[1:], stdout, stderr, log)
 	case "drill":
