@@ -37,6 +37,14 @@ func newCampaignWorld(t *testing.T, c *client, db *gorm.DB, n int) *campaignWorl
 	ctx := context.Background()
 	sb, base := wxSandbox(t)
 	a := createApp(t, c, db, base)
+	// createApp's form sets quiet hours 22:00–08:00 (deferred); campaigns
+	// here run on the wall clock, so without this every campaign test
+	// waited for 08:00 China time when run in the evening (14:00–24:00
+	// UTC). Quiet hours have their own tests with an injected clock.
+	if err := db.Model(&models.App{}).Where("id = ?", a.ID).Updates(map[string]any{"quiet_start": "", "quiet_end": ""}).Error; err != nil {
+		t.Fatal(err)
+	}
+	a.QuietStart, a.QuietEnd = "", ""
 	wxID, err := sb.AddTemplate(testAppID, wechat.Template{PriTmplID: "TPL_SHIP", Title: "发货通知", Content: "商品:{{thing1.DATA}}\n数量:{{number2.DATA}}"})
 	if err != nil {
 		t.Fatal(err)
