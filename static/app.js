@@ -155,6 +155,9 @@
   document.addEventListener("change", function (evt) {
     var t = evt.target;
     if (t && t.matches && t.matches("select[data-autosubmit]") && t.form) t.form.requestSubmit();
+  });
+})();
+
 // ---- Account form and page (issue 11, security): copy the push URL, and
 // show the plaintext-mode warning only while plaintext is chosen. ----
 (function () {
