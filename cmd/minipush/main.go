@@ -31,7 +31,7 @@ Commands:
   sandbox        run a fake WeChat API for trials and tests (default 127.0.0.1:9099)
   bench          measure the delivery engine against an in-process sandbox (throwaway database)
   bench-campaign a campaign to N recipients through a real serve process on MySQL/MariaDB (throwaway database)
-  drill          the crash drill: serve processes killed with SIGKILL mid-run on MySQL/MariaDB, then counted
+  drill          the fault drills on MySQL/MariaDB (serve killed mid-campaign, three instances, WeChat faults, a push storm), then everything counted
   version        print the version
 
 Common settings (flag, or environment variable):
