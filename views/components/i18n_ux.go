@@ -72,6 +72,7 @@ var uxAuditCatalog = map[string][2]string{
 	"audit.action.campaign.schedule":     {"提交推送活动", "Scheduled a campaign"},
 	"audit.action.campaign.unschedule":   {"撤回推送活动", "Unscheduled a campaign"},
 	"audit.action.campaign.approve":      {"批准推送活动", "Approved a campaign"},
+	"audit.action.campaign.reject":       {"退回推送活动（未批准）", "Sent a campaign back (not approved)"},
 	"audit.action.campaign.pause":        {"暂停推送活动", "Paused a campaign"},
 	"audit.action.campaign.resume":       {"继续推送活动", "Resumed a campaign"},
 	"audit.action.campaign.cancel":       {"取消推送活动", "Canceled a campaign"},
