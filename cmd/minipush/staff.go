@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/minipush/minipush/models"
+	"github.com/minipush/minipush/views/components"
 )
 
 func cmdStaff(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) error {
@@ -58,7 +59,12 @@ func cmdStaff(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fmt.Errorf("password from stdin is too short: use at least %d characters", models.MinPasswordLen)
 	}
 	if why := models.PasswordWeakness(pw, e, *name); why != "" {
-		return fmt.Errorf("password from stdin is too easy to guess (%s): %s", why, weakPasswordHint[why])
+		var args []any
+		if why == models.WeakFewDistinct {
+			args = append(args, models.MinPasswordDistinct)
+		}
+		// The console's own words for the same refusal (the command speaks English).
+		return fmt.Errorf("password from stdin is too easy to guess (%s): %s", why, components.Translate("en", "sec.password."+why, args...))
 	}
 	db, _, err := d.open(ctx, log)
 	if err != nil {
@@ -82,14 +88,4 @@ func cmdStaff(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fmt.Fprintf(stdout, "created %s (%s)\n", s.Email, s.Role)
 	return nil
-}
-
-// weakPasswordHint says what to do about each models.PasswordWeakness code
-// (the console words the same codes through its catalogue).
-var weakPasswordHint = map[string]string{
-	models.WeakRepeated:    "it is one character repeated; choose a passphrase of several words",
-	models.WeakFewDistinct: fmt.Sprintf("use at least %d different characters", models.MinPasswordDistinct),
-	models.WeakSequence:    "it is a run like 1234567890 or qwertyuiop; choose a passphrase of several words",
-	models.WeakIdentity:    "it contains the email or the name; choose something unrelated",
-	models.WeakCommon:      "it is one of the most common passwords; choose a passphrase of several words",
 }
