@@ -48,11 +48,15 @@ func TestBrowserCampaignJourney(t *testing.T) {
 			chromedp.WaitVisible(`[data-testid=check-error-number2]`),
 			chromedp.WaitVisible(`[data-testid=audience-reachable]`),
 		)
-		if n := get(t, ctx, chromedp.Text(`[data-testid=audience-reachable]`)); n != "60" {
-			t.Fatalf("reachable %q", n)
-		}
-		if n := get(t, ctx, chromedp.Text(`[data-testid=audience-size]`)); n != "80" {
-			t.Fatalf("audience %q", n)
+		// The live check swaps the counts out at every keystroke's answer: read
+		// both in one script (a node fetched, then read, may be gone by then),
+		// once the last answer is in.
+		counts := get(t, ctx, chromedp.Poll[[]string](`(() => {
+			const r = document.querySelector('[data-testid=audience-reachable]'), s = document.querySelector('[data-testid=audience-size]');
+			return r && s && r.textContent.trim() === '60' ? [r.textContent.trim(), s.textContent.trim()] : null;
+		})()`, chromedp.WithPollingTimeout(10*time.Second)))
+		if len(counts) != 2 || counts[0] != "60" || counts[1] != "80" {
+			t.Fatalf("reachable / audience %q, want 60 / 80", counts)
 		}
 		screenshot(t, ctx, "1-compose-error")
 		do(t, ctx,
