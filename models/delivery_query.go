@@ -1,8 +1,10 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -186,15 +188,46 @@ func DeliveryIDAt(db *gorm.DB, t time.Time) (int64, error) {
 // ListDeliveries returns deliveries newest first (keyset pagination).
 func ListDeliveries(ctx context.Context, db *gorm.DB, f DeliveryFilter) ([]Delivery, error) {
 	var out []Delivery
-	q, err := f.query(db.WithContext(ctx))
+	db = db.WithContext(ctx)
+	q, err := f.query(db)
 	if err != nil {
 		return nil, err
 	}
 	if f.Limit > 0 {
 		q = q.Limit(f.Limit)
+		if f.pageByIndexOnly(db) {
+			// Find the page's ids in the index alone, then read those rows.
+			err = db.Table("deliveries").Select("deliveries.*").
+				Joins("JOIN (?) AS page ON page.id = deliveries.id", q.Select("id")).Find(&out).Error
+			slices.SortFunc(out, func(a, b Delivery) int { return cmp.Compare(b.ID, a.ID) })
+			return out, err
+		}
 	}
 	err = q.Find(&out).Error
 	return out, err
+}
+
+// pageByIndexOnly tells whether a page of the list is better found in its
+// index alone before any row is read: on MySQL/MariaDB, for a time range
+// whose every condition is a column of the index read (migration 13 put
+// queued_at in each). A time range is read as an id range widened by
+// idSlack at both ends, and the slack rows fail the queued_at check:
+// MariaDB does not push that check into a descending index scan, so
+// reading rows it looked up each of them (10,000 for any range ending in
+// the past: 15 ms on 10M rows), where the index alone drops them in about
+// a millisecond and then only the page's rows are read.
+func (f *DeliveryFilter) pageByIndexOnly(db *gorm.DB) bool {
+	if !IsMySQL(db) || f.AppID == 0 || (f.From.IsZero() && f.To.IsZero()) ||
+		f.Source != "" || f.RunID != 0 || f.APIKeyID != 0 {
+		return false
+	}
+	n := 0 // the index holds one of errcode, status and template_id
+	for _, set := range []bool{f.ErrCode != nil, f.Status != "", f.TemplateID != 0} {
+		if set {
+			n++
+		}
+	}
+	return n <= 1
 }
 
 // EachDelivery streams the filtered deliveries to fn in pages of 1,000 by

@@ -78,6 +78,114 @@ func TestListDeliveriesFiltersAndTimeRange(t *testing.T) {
 	})
 }
 
+// A time range is read as an id range widened at both ends; on MariaDB a
+// page whose every condition is in the index read is found in the index
+// alone (migration 13) and only its rows are read. Pages come out the same
+// either way, newest first, for each index and for a filter the index does
+// not hold (read row by row).
+func TestTimeRangePagesFoundInIndex(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		app, one, long, u := fixture(t, db)
+		base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+		type row struct {
+			id, tpl int64
+			status  string
+			errcode int
+		}
+		var rows []row
+		for i := 0; i < 40; i++ {
+			r := row{tpl: one.ID, status: models.DeliveryDelivered}
+			if i%3 == 0 {
+				r.tpl = long.ID
+			}
+			if i%4 == 0 {
+				r.status, r.errcode = models.DeliveryFailed, 43101
+			}
+			d, _, err := models.EnqueueDelivery(ctx, db, models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: r.tpl, OpenID: u.OpenID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.id = d.ID
+			db.Model(&models.Delivery{}).Where("id = ?", d.ID).Updates(map[string]any{"queued_at": base.Add(time.Duration(i) * time.Hour),
+				"status": r.status, "errcode": r.errcode})
+			rows = append(rows, r)
+		}
+		code := 43101
+		from, to := base.Add(7*time.Hour), base.Add(31*time.Hour) // hours 7 to 30
+		for _, tc := range []struct {
+			name      string
+			f         models.DeliveryFilter
+			match     func(row) bool
+			indexOnly bool
+		}{
+			{"range alone", models.DeliveryFilter{}, func(row) bool { return true }, true},
+			{"status", models.DeliveryFilter{Status: models.DeliveryFailed}, func(r row) bool { return r.status == models.DeliveryFailed }, true},
+			{"template", models.DeliveryFilter{TemplateID: long.ID}, func(r row) bool { return r.tpl == long.ID }, true},
+			{"errcode", models.DeliveryFilter{ErrCode: &code}, func(r row) bool { return r.errcode == code }, true},
+			{"status and template (not in one index)", models.DeliveryFilter{Status: models.DeliveryDelivered, TemplateID: one.ID},
+				func(r row) bool { return r.status == models.DeliveryDelivered && r.tpl == one.ID }, false},
+			{"source (not in the index)", models.DeliveryFilter{Source: models.DeliverySourceTest}, func(row) bool { return true }, false},
+		} {
+			var want []int64
+			for i := len(rows) - 1; i >= 0; i-- {
+				if i >= 7 && i <= 30 && tc.match(rows[i]) {
+					want = append(want, rows[i].id)
+				}
+			}
+			capture := &sqlCapture{Interface: logger.Discard}
+			sess := db.Session(&gorm.Session{Logger: capture})
+			f := tc.f
+			f.AppID, f.From, f.To, f.Limit = app.ID, from, to, 3
+			var got []int64
+			for pages := 0; pages < 30; pages++ {
+				page, err := models.ListDeliveries(ctx, sess, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, idsOf(page)...)
+				if len(page) < f.Limit {
+					break
+				}
+				f.Before = page[len(page)-1].ID
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s: pages gave %v, want %v", tc.name, got, want)
+			}
+			if !models.IsMySQL(db) {
+				continue
+			}
+			if joined := capture.join != ""; joined != tc.indexOnly {
+				t.Fatalf("%s: page found in the index first: %v, want %v (last: %s %s)", tc.name, joined, tc.indexOnly, capture.last, capture.join)
+			}
+			if !tc.indexOnly {
+				continue
+			}
+			var plan []struct {
+				Table *string
+				Extra *string
+			}
+			if err := db.Raw("EXPLAIN " + capture.join).Scan(&plan).Error; err != nil {
+				t.Fatalf("%s: EXPLAIN %s: %v", tc.name, capture.join, err)
+			}
+			covered := false
+			for _, p := range plan {
+				extra := ""
+				if p.Extra != nil {
+					extra = *p.Extra
+				}
+				if strings.Contains(extra, "filesort") {
+					t.Fatalf("%s: sorts (%s): %s", tc.name, extra, capture.join)
+				}
+				covered = covered || (p.Table != nil && *p.Table == "deliveries" && strings.Contains(extra, "Using index"))
+			}
+			if !covered {
+				t.Fatalf("%s: the page's ids are not read from the index alone: %+v for %s", tc.name, plan, capture.join)
+			}
+		}
+	})
+}
+
 func idsOf(ds []models.Delivery) []int64 {
 	out := make([]int64, len(ds))
 	for i := range ds {
@@ -120,14 +228,19 @@ func TestDeliveryIDAt(t *testing.T) {
 
 // sqlCapture keeps the last SELECT on deliveries a GORM session ran, with
 // its values written in, to EXPLAIN it.
+// A page found in the index first (a join on the page's ids) is kept in join.
 type sqlCapture struct {
 	logger.Interface
-	last string
+	last, join string
 }
 
 func (c *sqlCapture) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
-	if q, _ := fc(); strings.HasPrefix(q, "SELECT * FROM deliveries") || strings.HasPrefix(q, "SELECT * FROM `deliveries`") {
+	q, _ := fc()
+	switch {
+	case strings.HasPrefix(q, "SELECT * FROM deliveries") || strings.HasPrefix(q, "SELECT * FROM `deliveries`"):
 		c.last = q
+	case strings.HasPrefix(q, "SELECT deliveries.* FROM `deliveries` JOIN (SELECT"):
+		c.join = q
 	}
 }
 

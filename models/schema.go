@@ -13,6 +13,7 @@ var migrations = []Migration{
 	{Version: 10, Name: "campaign_samples_and_window", Statements: schemaV10},
 	{Version: 11, Name: "api_support_round2", Statements: schemaV11},
 	{Version: 12, Name: "delivery_index_diet", Statements: schemaV12},
+	{Version: 13, Name: "delivery_list_time_index", Statements: schemaV13},
 }
 
 // schemaV1 creates every table the design names, with the keys and indexes
