@@ -232,10 +232,14 @@ func TestDeliveryIDAt(t *testing.T) {
 type sqlCapture struct {
 	logger.Interface
 	last, join string
+	msgidIn    string // the last lookup of deliveries by a list of msgids
 }
 
 func (c *sqlCapture) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
 	q, _ := fc()
+	if strings.Contains(q, "msgid IN (") && (strings.Contains(q, "FROM deliveries") || strings.Contains(q, "FROM `deliveries`")) {
+		c.msgidIn = q
+	}
 	switch {
 	case strings.HasPrefix(q, "SELECT * FROM deliveries") || strings.HasPrefix(q, "SELECT * FROM `deliveries`"):
 		c.last = q

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/models/dbtest"
@@ -178,7 +179,16 @@ func TestSettlePassLockFootprint(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		res, err := models.SettlePendingSentEvents(ctx, db, models.SettlePass{ByWindowAfter: now, GiveUpBefore: now.Add(-time.Hour),
+		if models.IsMySQL(db) {
+			// Statistics taken before any msgid was written (as when the
+			// engine sends a freshly queued campaign): MariaDB then thinks
+			// ix_deliveries_msgid holds one value and would read the table.
+			db.Exec("UPDATE deliveries SET msgid = NULL")
+			db.Exec("ANALYZE TABLE deliveries")
+			db.Exec("UPDATE deliveries SET msgid = id + 5000000")
+		}
+		capture := &sqlCapture{Interface: logger.Discard}
+		res, err := models.SettlePendingSentEvents(ctx, db.Session(&gorm.Session{Logger: capture}), models.SettlePass{ByWindowAfter: now, GiveUpBefore: now.Add(-time.Hour),
 			Now: now, Window: time.Minute, Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
@@ -211,7 +221,7 @@ func TestSettlePassLockFootprint(t *testing.T) {
 				t.Errorf("the pass held %d rows locked for %d events: want about three per event, at most %d", res.RowsLocked, pending, 4*pending)
 			}
 			var plan []map[string]any
-			if err := db.Raw("EXPLAIN " + lookup).Scan(&plan).Error; err != nil {
+			if err := db.Raw("EXPLAIN " + capture.msgidIn).Scan(&plan).Error; err != nil {
 				t.Fatal(err)
 			}
 			if len(plan) != 1 || fmt.Sprint(plan[0]["key"]) != "ix_deliveries_msgid" {
