@@ -269,7 +269,7 @@ func moveRunDeliveries(ctx context.Context, db *gorm.DB, r *CampaignRun, from, t
 				set += ", reason = ?, settled_at = ?"
 				args = append(args, reason, now)
 			}
-			res := tx.Exec("UPDATE deliveries SET "+set+" WHERE id IN "+inList(ids)+" AND status = ?", append(args, from)...)
+			res := tx.Exec(updateDeliveriesByID(tx)+set+" WHERE id IN "+inList(ids)+" AND status = ?", append(args, from)...)
 			if res.Error != nil {
 				return res.Error
 			}

@@ -31,7 +31,7 @@ func MarkCalled(ctx context.Context, db *gorm.DB, owner string, renew, chunk []i
 	}
 	var held []int64
 	err := db.Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec(`UPDATE deliveries SET lease_until = ? WHERE id IN `+inList(renew)+` AND lease_owner = ? AND status = ?`,
+		if err := tx.Exec(updateDeliveriesByID(tx)+`lease_until = ? WHERE id IN `+inList(renew)+` AND lease_owner = ? AND status = ?`,
 			leaseUntil.UTC(), owner, DeliverySending).Error; err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func ListDeliveryCalls(ctx context.Context, db *gorm.DB, deliveryID int64) ([]De
 // markCalled sets called_at and the lease of the chunk's rows still held
 // by owner; all tells whether every row was.
 func markCalled(db *gorm.DB, owner string, chunk []int64, now, leaseUntil time.Time) (held []int64, all bool, err error) {
-	r := db.Exec(`UPDATE deliveries SET called_at = ?, lease_until = ? WHERE id IN `+inList(chunk)+` AND lease_owner = ? AND status = ?`,
+	r := db.Exec(updateDeliveriesByID(db)+`called_at = ?, lease_until = ? WHERE id IN `+inList(chunk)+` AND lease_owner = ? AND status = ?`,
 		now.UTC(), leaseUntil.UTC(), owner, DeliverySending)
 	if r.Error != nil {
 		return nil, false, r.Error

@@ -268,12 +268,12 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 			set += ", data = " + sql
 			args = append(args, cargs...)
 		}
-		if err := tx.Exec("UPDATE deliveries SET "+set+" WHERE id IN "+inList(sendIDs), args...).Error; err != nil {
+		if err := tx.Exec(updateDeliveriesByID(tx)+""+set+" WHERE id IN "+inList(sendIDs), args...).Error; err != nil {
 			return nil, err
 		}
 	}
 	for g, ids := range skips {
-		if err := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, errmsg = ?, settled_at = ?, updated_at = ? WHERE id IN `+inList(ids),
+		if err := tx.Exec(updateDeliveriesByID(tx)+`status = ?, reason = ?, errmsg = ?, settled_at = ?, updated_at = ? WHERE id IN `+inList(ids),
 			DeliverySkipped, g.reason, g.msg, now, now).Error; err != nil {
 			return nil, err
 		}
@@ -285,12 +285,12 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 		if _, err := refundTx(tx, &c); err != nil {
 			return nil, err
 		}
-		if err := tx.Exec("UPDATE deliveries SET credit_spent = ? WHERE id = ?", false, d.ID).Error; err != nil {
+		if err := tx.Exec(updateDeliveriesByID(tx)+"credit_spent = ? WHERE id = ?", false, d.ID).Error; err != nil {
 			return nil, err
 		}
 	}
 	for until, ids := range defers {
-		if err := tx.Exec("UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE id IN "+inList(ids), until, now).Error; err != nil {
+		if err := tx.Exec(updateDeliveriesByID(tx)+"next_attempt_at = ?, updated_at = ? WHERE id IN "+inList(ids), until, now).Error; err != nil {
 			return nil, err
 		}
 	}

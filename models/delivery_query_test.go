@@ -232,11 +232,15 @@ func TestDeliveryIDAt(t *testing.T) {
 type sqlCapture struct {
 	logger.Interface
 	last, join string
-	msgidIn    string // the last lookup of deliveries by a list of msgids
+	msgidIn    string   // the last lookup of deliveries by a list of msgids
+	updates    []string // every UPDATE of deliveries
 }
 
 func (c *sqlCapture) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
 	q, _ := fc()
+	if strings.HasPrefix(q, "UPDATE deliveries") || strings.HasPrefix(q, "UPDATE `deliveries`") {
+		c.updates = append(c.updates, q)
+	}
 	if strings.Contains(q, "msgid IN (") && (strings.Contains(q, "FROM deliveries") || strings.Contains(q, "FROM `deliveries`")) {
 		c.msgidIn = q
 	}

@@ -56,7 +56,7 @@ func RecoverExpiredLeases(ctx context.Context, db *gorm.DB, now time.Time, owner
 		}
 		var changed int64
 		if len(called) > 0 {
-			r := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, errmsg = ?, lease_owner = '', lease_until = NULL, updated_at = ?
+			r := tx.Exec(updateDeliveriesByID(tx)+`status = ?, reason = ?, errmsg = ?, lease_owner = '', lease_until = NULL, updated_at = ?
 				WHERE id IN ? AND status = ?`, DeliveryUnknown, ReasonLeaseExpired,
 				"the instance sending it stopped before WeChat answered: it is not resent; subscribe_msg_sent_event or staff settle it",
 				now, called, DeliverySending)
@@ -66,7 +66,7 @@ func RecoverExpiredLeases(ctx context.Context, db *gorm.DB, now time.Time, owner
 			changed += r.RowsAffected
 		}
 		if len(waiting) > 0 {
-			r := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, lease_owner = '', lease_until = NULL, next_attempt_at = ?,
+			r := tx.Exec(updateDeliveriesByID(tx)+`status = ?, reason = ?, lease_owner = '', lease_until = NULL, next_attempt_at = ?,
 				attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = ? WHERE id IN ? AND status = ?`,
 				DeliveryQueued, ReasonRetry, now, now, waiting, DeliverySending)
 			if r.Error != nil {

@@ -269,7 +269,7 @@ func markDelivered(tx *gorm.DB, ids []int64, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	r := tx.Exec(`UPDATE deliveries SET status = ?, reason = ?, settled_at = ?, updated_at = ? WHERE id IN `+inList(ids)+` AND status = ?`,
+	r := tx.Exec(updateDeliveriesByID(tx)+`status = ?, reason = ?, settled_at = ?, updated_at = ? WHERE id IN `+inList(ids)+` AND status = ?`,
 		DeliveryDelivered, ReasonSentEvent, now, now, DeliverySent)
 	if r.Error != nil {
 		return r.Error

@@ -138,3 +138,17 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// updateDeliveriesByID begins an UPDATE of deliveries chosen by id (id IN
+// (…) or id = ?), up to SET. On MySQL/MariaDB it names the primary key:
+// these statements also check status = 'sending', and when MariaDB's
+// statistics say few rows are sending (taken before a campaign started) it
+// may read the status index instead, every row in sending of every app,
+// for each statement (TestUpdatesByIDReadThePrimaryKey: the lease renewal
+// of a batch did).
+func updateDeliveriesByID(db *gorm.DB) string {
+	if IsMySQL(db) {
+		return "UPDATE deliveries FORCE INDEX (PRIMARY) SET "
+	}
+	return "UPDATE deliveries SET "
+}
