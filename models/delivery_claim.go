@@ -268,7 +268,7 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 			set += ", data = " + sql
 			args = append(args, cargs...)
 		}
-		if err := tx.Exec(updateDeliveriesByID(tx)+""+set+" WHERE id IN "+inList(sendIDs), args...).Error; err != nil {
+		if err := tx.Exec(updateDeliveriesByID(tx)+set+" WHERE id IN "+inList(sendIDs), args...).Error; err != nil {
 			return nil, err
 		}
 	}

@@ -107,7 +107,7 @@ func applyOutcomesTx(tx *gorm.DB, owner string, now time.Time, window time.Durat
 		}
 		sql, args := outcomeSet(g, os, now)
 		args = append(args, DeliverySending, owner)
-		r := tx.Exec(updateDeliveriesByID(tx)+""+sql+" WHERE id IN "+inList(ids)+" AND status = ? AND lease_owner = ?", args...)
+		r := tx.Exec(updateDeliveriesByID(tx)+sql+" WHERE id IN "+inList(ids)+" AND status = ? AND lease_owner = ?", args...)
 		if r.Error != nil {
 			return r.Error
 		}
@@ -253,7 +253,7 @@ func applyOneOutcomeTx(tx *gorm.DB, now time.Time, window time.Duration, o *Outc
 	g := outGroup{o.Status, o.Reason, o.Uncount && o.Status == DeliveryQueued}
 	sql, args := outcomeSet(g, []*Outcome{o}, now)
 	args = append(args, d.ID, d.Status)
-	if err := tx.Exec(updateDeliveriesByID(tx)+""+sql+" WHERE id = ? AND status = ?", args...).Error; err != nil {
+	if err := tx.Exec(updateDeliveriesByID(tx)+sql+" WHERE id = ? AND status = ?", args...).Error; err != nil {
 		return err
 	}
 	st := StatDeltas{}
