@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -190,10 +189,12 @@ func OpenTarget(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error
 			// Every IN list here is of keys: look each up. Connections
 			// must carry the setting, so the pool is opened again with it.
 			_ = sqlDB.Close()
-			c := *t.Config
-			c.Params = maps.Clone(c.Params)
+			c := t.Config.Clone()
+			if c.Params == nil {
+				c.Params = map[string]string{}
+			}
 			c.Params[inConversionVar] = "0"
-			t.Config = &c
+			t.Config = c
 			return OpenTarget(ctx, t, opt)
 		}
 	}

@@ -42,6 +42,9 @@ func TestUpdatesByIDReadThePrimaryKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		db.Exec("UPDATE deliveries SET status = ?", models.DeliveryDelivered)
+		// Statistics as they were, not recomputed in the background when
+		// the test moves 500 rows to sending.
+		db.Exec("ALTER TABLE deliveries STATS_AUTO_RECALC = 0")
 		db.Exec("ANALYZE TABLE deliveries")
 		var ids []int64
 		db.Model(&models.Delivery{}).Order("id").Limit(sending).Pluck("id", &ids)
@@ -71,7 +74,7 @@ func TestUpdatesByIDReadThePrimaryKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(plan) != 1 || fmt.Sprint(plan[0]["key"]) != "PRIMARY" {
-				t.Errorf("reads %v, not the primary key: %.150s…", plan[0]["key"], q)
+				t.Errorf("planned as %v, not a read of the primary key: %.150s…", plan, q)
 			}
 		}
 	})

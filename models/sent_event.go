@@ -164,15 +164,15 @@ func deliveriesByMsgID(tx *gorm.DB, evs []SentEvent) (map[msgKey]*Delivery, erro
 		byApp[e.AppID] = append(byApp[e.AppID], e.MsgID)
 	}
 	found := make(map[msgKey]*Delivery, len(evs))
-	q := tx
-	if IsMySQL(tx) {
-		// Named: the msgids are written after the rows were counted, so
-		// MariaDB's statistics can still say the index holds one value
-		// (NULL) and it reads the whole table instead (the bench saw a full
-		// scan of 100,000 rows on about one settle pass in two).
-		q = tx.Table("deliveries FORCE INDEX (ix_deliveries_msgid)")
-	}
 	for appID, ids := range byApp {
+		q := tx // a new statement for each app: conditions must not carry over
+		if IsMySQL(tx) {
+			// Named: the msgids are written after the rows were counted, so
+			// MariaDB's statistics can still say the index holds one value
+			// (NULL) and it reads the whole table instead (the bench saw a
+			// full scan of 100,000 rows on about one settle pass in two).
+			q = tx.Table("deliveries FORCE INDEX (ix_deliveries_msgid)")
+		}
 		var ds []Delivery
 		if err := q.Where("app_id = ? AND msgid IN "+inList(uniq(ids)), appID).Find(&ds).Error; err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,6 +72,9 @@ func benchPushIntake(ctx context.Context, pushURL string, n, conc int) (float64,
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode == http.StatusForbidden {
+			return errPushRefused
+		}
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("push answered %d", resp.StatusCode)
 		}
@@ -85,8 +89,8 @@ func benchPushIntake(ctx context.Context, pushURL string, n, conc int) (float64,
 		// second body under a query it has seen (its replay guard).
 		var err error
 		for try := 0; try < 3; try++ {
-			if err = once(ev); err == nil {
-				return nil
+			if err = once(ev); err == nil || !errors.Is(err, errPushRefused) {
+				return err
 			}
 		}
 		return err
@@ -97,6 +101,10 @@ func benchPushIntake(ctx context.Context, pushURL string, n, conc int) (float64,
 	}
 	return float64(n) / el.Seconds(), nil
 }
+
+// errPushRefused: the endpoint refused a push (403): the only answer the
+// intake flood tries again.
+var errPushRefused = errors.New("push refused (403)")
 
 // fanOut calls do(i) for every i in [0, n) from conc goroutines and returns
 // how many calls failed and how long they all took.
