@@ -94,7 +94,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 			"and the raw bound: the same number of sends straight to a sandbox of its own, without a database, measured first.\n\n"+
 			"The process runs with a soft memory limit (--memlimit): the sandbox keeps every recipient in memory (about\n"+
 			"70 bytes each) and Go's collector would otherwise let the heap grow to twice what is live; the limit makes it\n"+
-			"collect sooner instead. --cpuprofile and --memprofile write pprof profiles of the engine phase.\n\nFlags:\n")
+			"collect sooner instead. At 1,000,000 recipients the sandbox's own memory (every recipient, and every push\n"+
+			"waiting or dropped once the push endpoint falls behind) passes that limit and the collector then runs\n"+
+			"without pause: --memlimit 0 measures the engine without it. --cpuprofile and --memprofile write pprof\n"+
+			"profiles of the engine phase.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
