@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"sort"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -83,22 +82,11 @@ func addHourly(tx *gorm.DB, at time.Time, d map[hourKey]int64) error {
 		return a.detail < b.detail
 	})
 	hour := HourOf(at)
-	var sb strings.Builder
-	sb.WriteString("INSERT INTO delivery_hourly (app_id, hour, status, detail, n) VALUES ")
-	args := make([]any, 0, len(keys)*5)
+	rows := make([][]any, len(keys))
 	for i, k := range keys {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString("(?,?,?,?,?)")
-		args = append(args, k.app, hour, k.status, truncate(k.detail, 64), d[k])
+		rows[i] = []any{k.app, hour, k.status, truncate(k.detail, 64), d[k]}
 	}
-	if IsMySQL(tx) {
-		sb.WriteString(" ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
-	} else {
-		sb.WriteString(" ON CONFLICT (app_id, hour, status, detail) DO UPDATE SET n = n + excluded.n")
-	}
-	return tx.Exec(sb.String(), args...).Error
+	return addCounts(tx, "delivery_hourly", []string{"app_id", "hour", "status", "detail"}, rows)
 }
 
 // HourOf is the delivery_hourly key of t: the Unix time of its UTC hour.

@@ -27,25 +27,9 @@ func TestUpdatesByIDReadThePrimaryKey(t *testing.T) {
 		app, tpl, _, _ := fixture(t, db)
 		const total, sending = 3000, 500
 		now := time.Now().UTC()
-		users := make([]models.User, total)
-		for i := range users {
-			users[i] = models.User{AppID: app.ID, OpenID: fmt.Sprintf("plan%05d", i), Attributes: "{}", Tags: "[]", CreatedAt: now, UpdatedAt: now}
-		}
-		if err := db.CreateInBatches(users, 500).Error; err != nil {
-			t.Fatal(err)
-		}
-		nds := make([]models.NewDelivery, total)
-		for i, u := range users {
-			nds[i] = models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: tpl.ID, OpenID: u.OpenID, Data: map[string]string{"thing1": "x"}}
-		}
-		if _, err := models.EnqueueDeliveries(ctx, db, nds); err != nil {
-			t.Fatal(err)
-		}
+		queueForNewUsers(t, db, app, tpl, total, "plan")
 		db.Exec("UPDATE deliveries SET status = ?", models.DeliveryDelivered)
-		// Statistics as they were, not recomputed in the background when
-		// the test moves 500 rows to sending.
-		db.Exec("ALTER TABLE deliveries STATS_AUTO_RECALC = 0")
-		db.Exec("ANALYZE TABLE deliveries")
+		freezeStatistics(t, db) // taken with nothing in sending
 		var ids []int64
 		db.Model(&models.Delivery{}).Order("id").Limit(sending).Pluck("id", &ids)
 		db.Exec("UPDATE deliveries SET status = ?, lease_owner = 'me', lease_until = ? WHERE id IN ?", models.DeliverySending, now.Add(time.Minute), ids)

@@ -137,18 +137,7 @@ func TestTimeRangePagesFoundInIndex(t *testing.T) {
 			sess := db.Session(&gorm.Session{Logger: capture})
 			f := tc.f
 			f.AppID, f.From, f.To, f.Limit = app.ID, from, to, 3
-			var got []int64
-			for pages := 0; pages < 30; pages++ {
-				page, err := models.ListDeliveries(ctx, sess, f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, idsOf(page)...)
-				if len(page) < f.Limit {
-					break
-				}
-				f.Before = page[len(page)-1].ID
-			}
+			got := listPages(t, sess, &f)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("%s: pages gave %v, want %v", tc.name, got, want)
 			}
@@ -184,6 +173,26 @@ func TestTimeRangePagesFoundInIndex(t *testing.T) {
 			}
 		}
 	})
+}
+
+// listPages reads the list f selects page by page (keyset, f.Limit a
+// page, 30 pages at most) and returns the ids in the order read. f.Before
+// is left as the last page read it (0: there was one page).
+func listPages(t *testing.T, db *gorm.DB, f *models.DeliveryFilter) []int64 {
+	t.Helper()
+	var got []int64
+	for pages := 0; pages < 30; pages++ {
+		page, err := models.ListDeliveries(context.Background(), db, *f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, idsOf(page)...)
+		if len(page) < f.Limit {
+			break
+		}
+		f.Before = page[len(page)-1].ID
+	}
+	return got
 }
 
 func idsOf(ds []models.Delivery) []int64 {
@@ -312,18 +321,7 @@ func TestListDeliveriesByFilterIndex(t *testing.T) {
 			sess := db.Session(&gorm.Session{Logger: capture})
 			f := tc.f
 			f.AppID, f.Limit = app.ID, 4
-			var got []int64
-			for pages := 0; pages < 30; pages++ {
-				page, err := models.ListDeliveries(ctx, sess, f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, idsOf(page)...)
-				if len(page) < f.Limit {
-					break
-				}
-				f.Before = page[len(page)-1].ID
-			}
+			got := listPages(t, sess, &f)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("%s: pages gave %v, want %v", tc.name, got, want)
 			}

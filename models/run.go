@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"sort"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -137,22 +136,11 @@ func applyStats(tx *gorm.DB, s StatDeltas) error {
 		}
 		return a.detail < b.detail
 	})
-	var sb strings.Builder
-	sb.WriteString("INSERT INTO delivery_stats (app_id, run_id, status, detail, n) VALUES ")
-	args := make([]any, 0, len(keys)*5)
+	rows := make([][]any, len(keys))
 	for i, k := range keys {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString("(?,?,?,?,?)")
-		args = append(args, k.app, k.run, k.status, k.detail, s[k])
+		rows[i] = []any{k.app, k.run, k.status, k.detail, s[k]}
 	}
-	if IsMySQL(tx) {
-		sb.WriteString(" ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
-	} else {
-		sb.WriteString(" ON CONFLICT (app_id, run_id, status, detail) DO UPDATE SET n = n + excluded.n")
-	}
-	if err := tx.Exec(sb.String(), args...).Error; err != nil {
+	if err := addCounts(tx, "delivery_stats", []string{"app_id", "run_id", "status", "detail"}, rows); err != nil {
 		return err
 	}
 	// The dashboard's hourly counts: one more upsert (dashboard_counts.go).

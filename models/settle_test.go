@@ -46,6 +46,40 @@ func sendingDelivery(t *testing.T, db *gorm.DB, app *models.App, tpl *models.Tem
 	return &d, now
 }
 
+// queueForNewUsers creates n users (openids prefix00000…) and queues one
+// delivery of tpl for each.
+func queueForNewUsers(t *testing.T, db *gorm.DB, app *models.App, tpl *models.Template, n int, prefix string) {
+	t.Helper()
+	now := time.Now().UTC()
+	users := make([]models.User, n)
+	for i := range users {
+		users[i] = models.User{AppID: app.ID, OpenID: fmt.Sprintf("%s%05d", prefix, i), Attributes: "{}", Tags: "[]", CreatedAt: now, UpdatedAt: now}
+	}
+	if err := db.CreateInBatches(users, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	nds := make([]models.NewDelivery, n)
+	for i, u := range users {
+		nds[i] = models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: tpl.ID, OpenID: u.OpenID, Data: map[string]string{"thing1": "x"}}
+	}
+	if _, err := models.EnqueueDeliveries(context.Background(), db, nds); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freezeStatistics takes MariaDB's statistics of deliveries now and keeps
+// them while the test writes (no recount in the background once a tenth
+// of the rows changed): the plans a test then checks are those of
+// statistics taken before the data changed.
+func freezeStatistics(t *testing.T, db *gorm.DB) {
+	t.Helper()
+	for _, q := range []string{"ALTER TABLE deliveries STATS_AUTO_RECALC = 0", "ANALYZE TABLE deliveries"} {
+		if err := db.Exec(q).Error; err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 // settlePass runs one settler pass at now that would give up on any
 // unmatched event older than a second (far stricter than the engine's
 // lease + 2 minutes), and returns the event's delivery_id afterwards.
@@ -148,20 +182,7 @@ func TestSettlePassLockFootprint(t *testing.T) {
 		app, tpl, _, _ := fixture(t, db)
 		const total, pending = 3000, 600
 		now := time.Now().UTC()
-		users := make([]models.User, total)
-		for i := range users {
-			users[i] = models.User{AppID: app.ID, OpenID: fmt.Sprintf("lock%05d", i), Attributes: "{}", Tags: "[]", CreatedAt: now, UpdatedAt: now}
-		}
-		if err := db.CreateInBatches(users, 500).Error; err != nil {
-			t.Fatal(err)
-		}
-		nds := make([]models.NewDelivery, total)
-		for i, u := range users {
-			nds[i] = models.NewDelivery{AppID: app.ID, UserID: u.ID, TemplateID: tpl.ID, OpenID: u.OpenID, Data: map[string]string{"thing1": "x"}}
-		}
-		if _, err := models.EnqueueDeliveries(ctx, db, nds); err != nil {
-			t.Fatal(err)
-		}
+		queueForNewUsers(t, db, app, tpl, total, "lock")
 		// Every delivery answered by WeChat: sent, with a msgid.
 		if err := db.Exec("UPDATE deliveries SET status = ?, msgid = id + 5000000, sent_at = ?", models.DeliverySent, now).Error; err != nil {
 			t.Fatal(err)
@@ -184,8 +205,7 @@ func TestSettlePassLockFootprint(t *testing.T) {
 			// engine sends a freshly queued campaign): MariaDB then thinks
 			// ix_deliveries_msgid holds one value and would read the table.
 			db.Exec("UPDATE deliveries SET msgid = NULL")
-			db.Exec("ALTER TABLE deliveries STATS_AUTO_RECALC = 0") // kept stale while the test writes
-			db.Exec("ANALYZE TABLE deliveries")
+			freezeStatistics(t, db)
 			db.Exec("UPDATE deliveries SET msgid = id + 5000000")
 		}
 		capture := &sqlCapture{Interface: logger.Discard}

@@ -152,3 +152,33 @@ func updateDeliveriesByID(db *gorm.DB) string {
 	}
 	return "UPDATE deliveries SET "
 }
+
+// addCounts adds to counter rows of table in one statement (INSERT …
+// ON DUPLICATE KEY UPDATE on MySQL, ON CONFLICT … DO UPDATE on SQLite):
+// keys are the key columns, each row holds their values followed by the
+// amount added to n. Rows are written in the order given: callers sort
+// them, so concurrent batches lock the rows in one order and cannot
+// deadlock on them.
+func addCounts(tx *gorm.DB, table string, keys []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := strings.Join(keys, ", ")
+	one := "(" + strings.Repeat("?,", len(keys)) + "?)"
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO " + table + " (" + cols + ", n) VALUES ")
+	args := make([]any, 0, len(rows)*(len(keys)+1))
+	for i, r := range rows {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(one)
+		args = append(args, r...)
+	}
+	if IsMySQL(tx) {
+		sb.WriteString(" ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
+	} else {
+		sb.WriteString(" ON CONFLICT (" + cols + ") DO UPDATE SET n = n + excluded.n")
+	}
+	return tx.Exec(sb.String(), args...).Error
+}
