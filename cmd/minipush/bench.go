@@ -62,6 +62,10 @@ type benchResult struct {
 	Pipeline         bool    `json:"pipeline"`
 	RawConcurrency   int     `json:"raw_concurrency"`
 	MemLimitMB       int     `json:"mem_limit_mb"`
+	// Sandbox: "process" (a child process) or "inline" (in this process);
+	// SandboxPeakRSSMB the child's peak RSS (-1 inline).
+	Sandbox          string  `json:"sandbox"`
+	SandboxPeakRSSMB float64 `json:"sandbox_peak_rss_mb"`
 	benchCost
 }
 
@@ -83,21 +87,23 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	batch := fs.Int("batch", 500, "deliveries per claim")
 	conc := fs.Int("concurrency", 32, "WeChat requests in flight per worker")
 	pipeline := fs.Bool("pipeline", false, "each worker claims its next batch while the last one is being sent")
+	sbMode := fs.String("sandbox", "process", "where the sandbox (fake WeChat) runs: process (a `minipush sandbox` child process, as WeChat is another machine's) or inline (in this process, whose CPU and memory figures then include it)")
+	sbBin := fs.String("sandbox-bin", "", "minipush binary to run as the sandbox process (default: this one)")
 	memLimit := fs.Int("memlimit", 110, "soft memory limit of this process in MiB for Go's garbage collector (debug.SetMemoryLimit); 0: none; ignored when GOMEMLIMIT is set")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the engine phase to this file (go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken at the end of the engine phase to this file (go tool pprof)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: minipush bench [flags]\n\nCreates N recipients with credits in a throwaway database (dropped afterwards: real data is never touched),\nruns the delivery engine against an in-process sandbox with no rate limit, and prints messages per second,\nCPU seconds per 1,000 messages (this process: engine and sandbox, not the database server), peak RSS,\n"+
+		fmt.Fprintf(stderr, "Usage: minipush bench [flags]\n\nCreates N recipients with credits in a throwaway database (dropped afterwards: real data is never touched),\nruns the delivery engine against a sandbox (fake WeChat) with no rate limit, and prints messages per second,\nCPU seconds per 1,000 messages (this process: engine, push endpoint, settler; the sandbox and the database server\nare measured apart), peak RSS,\n"+
 			"p50/p99 from queued to sent (each delivery's queued_at to its sent_at; every delivery is queued just before\n"+
 			"the engine starts, so this is mostly the wait in the queue) and from claimed to sent (called_at to sent_at),\n"+
 			"and the raw bound: the same number of sends straight to a sandbox of its own, without a database, measured first.\n\n"+
-			"The process runs with a soft memory limit (--memlimit): the sandbox keeps every recipient in memory (about\n"+
-			"70 bytes each) and Go's collector would otherwise let the heap grow to twice what is live; the limit makes it\n"+
-			"collect sooner instead. At 1,000,000 recipients the sandbox's own memory (every recipient, and every push\n"+
-			"waiting or dropped once the push endpoint falls behind) passes that limit and the collector then runs\n"+
-			"without pause: --memlimit 0 measures the engine without it. --cpuprofile and --memprofile write pprof\n"+
-			"profiles of the engine phase.\n\nFlags:\n")
+			"The sandbox runs as a `minipush sandbox` child process (--sandbox process, the default), as WeChat is\n"+
+			"another machine's process: its CPU is reported on its own and its memory (every recipient, every push\n"+
+			"waiting) is not in this process's peak RSS. With --sandbox inline it runs in this process (the only\n"+
+			"way before this flag): at 1,000,000 recipients its memory passes the soft memory limit (--memlimit, for Go's\n"+
+			"collector) once its push queue fills, and the collector runs without pause. --cpuprofile and --memprofile\n"+
+			"write pprof profiles of the engine phase.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -161,19 +167,22 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	// Each push is answered once its event is committed, so intake is about
 	// (pushes in flight) / (commit time); a few workers would measure the
 	// sandbox, not the endpoint.
-	sb := sandbox.New(sandbox.Options{Logger: quiet, DailyQuota: 1 << 40, PushWorkers: 64, PushQueue: 200000})
-	defer sb.Close()
-	url, err := sb.Start("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	// The raw bound first, with a sandbox of its own (dropped before the
+	sbOpts := benchSandboxOptions{pushWorkers: 64, pushQueue: 200000}
+	// The raw bound first, with a sandbox of its own (stopped before the
 	// engine's is filled): the same number of sends, no database.
-	progress("bench: raw bound: %d sends straight to a sandbox...", *n)
-	raw, err := benchRaw(ctx, *n, res.RawConcurrency)
+	progress("bench: raw bound: %d sends straight to a sandbox (%s)...", *n, *sbMode)
+	raw, err := benchRaw(ctx, *n, res.RawConcurrency, func() (benchWeChat, error) {
+		return startBenchWeChat(*sbMode, *sbBin, benchSandboxOptions{pushWorkers: 4, pushQueue: 10000})
+	})
 	if err != nil {
 		return err
 	}
+	sb, err := startBenchWeChat(*sbMode, *sbBin, sbOpts)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	res.Sandbox = *sbMode
 	res.RawMsgsPerSec = raw
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -193,7 +202,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		return err
 	}
 	pushURL := "http://" + pl.Addr().String() + "/wx/push/" + benchAppID
-	app, tpl, err := benchSetup(ctx, db, sb, url, sealer, pushURL)
+	app, tpl, err := benchSetup(ctx, db, sb, sealer, pushURL)
 	if err != nil {
 		return err
 	}
@@ -224,6 +233,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(pl) }()
 	defer func() { _ = hs.Close(); sentEvents.Close() }()
+	meter.sandbox = sb
 	cost0 := meter.snap()
 	cpu0 := cpuSeconds()
 	start := time.Now()
@@ -286,10 +296,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 	// One template, one credit each: every recipient should have exactly
 	// one message accepted.
-	pairs, accepted := sb.AcceptedSummary(benchAppID)
+	pairs, accepted, err := sb.AcceptedSummary(ctx, benchAppID)
+	if err != nil {
+		return err
+	}
 	res.Duplicates = accepted - pairs
 	res.Unsent = int64(*n) - pairs
 	res.PeakRSSMB = peakRSSMB()
+	res.SandboxPeakRSSMB = sb.PeakRSSMB()
 
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -301,12 +315,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fmt.Fprintf(stdout, "messages/s         %.0f (%d sent in %.2fs)\n", res.MsgsPerSec, sent, res.EngineSeconds)
 	fmt.Fprintf(stdout, "raw bound          %.0f calls/s (no database, %d in flight)\n", res.RawMsgsPerSec, res.RawConcurrency)
 	fmt.Fprintf(stdout, "fraction of raw    %.2f\n", res.FractionOfRaw)
-	fmt.Fprintf(stdout, "CPU s / 1,000 msgs %.3f (this process: engine + sandbox; not the database server)\n", res.CPUSecPer1k)
-	fmt.Fprintf(stdout, "whole cost / 1,000 engine start to %.0f%% settled (%.1fs): this process %.3f CPU s, database server %s CPU s (its statements for this bench: %s)\n",
-		100*res.CostSettled, res.CostSeconds, res.MinipushCPUPer1k, orNA(res.DBServerCPUPer1k, "%.3f"), orNA(res.DBUserCPUPer1k, "%.3f"))
+	fmt.Fprintf(stdout, "CPU s / 1,000 msgs %.3f (this process while sending: %s; not the database server)\n", res.CPUSecPer1k, benchProcessHolds(res.Sandbox))
+	fmt.Fprintf(stdout, "whole cost / 1,000 engine start to %.0f%% settled (%.1fs): this process %.3f CPU s, sandbox process %s CPU s, database server %s CPU s (its statements for this bench: %s)\n",
+		100*res.CostSettled, res.CostSeconds, res.MinipushCPUPer1k, orNA(res.SandboxCPUPer1k, "%.3f"), orNA(res.DBServerCPUPer1k, "%.3f"), orNA(res.DBUserCPUPer1k, "%.3f"))
 	fmt.Fprintf(stdout, "per message        %.2f statements, %s commits, %.2f rows written, %s index rows changed\n",
 		res.StatementsPerMsg, orNA(res.CommitsPerMsg, "%.2f"), res.RowsWrittenPerMsg, orNA(res.IndexRowsPerMsg, "%.1f"))
-	fmt.Fprintf(stdout, "peak RSS           %.0f MB (this process, sandbox included; Go memory limit %d MiB)\n", res.PeakRSSMB, res.MemLimitMB)
+	fmt.Fprintf(stdout, "peak RSS           %.0f MB (this process: %s; Go memory limit %d MiB); sandbox process %s MB\n",
+		res.PeakRSSMB, benchProcessHolds(res.Sandbox), res.MemLimitMB, orNA(res.SandboxPeakRSSMB, "%.0f"))
 	fmt.Fprintf(stdout, "queued → sent      p50 %.0f ms, p99 %.0f ms (all queued just before the start)\n", res.P50Ms, res.P99Ms)
 	fmt.Fprintf(stdout, "claimed → sent     p50 %.0f ms, p99 %.0f ms\n", res.P50ClaimMs, res.P99ClaimMs)
 	fmt.Fprintf(stdout, "sent events in     %.0f/s while sending (%d pushes dropped)\n", res.EventsPerSec, res.PushesDropped)
@@ -319,6 +334,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		return errors.New("the sandbox counted duplicates or unsent messages")
 	}
 	return nil
+}
+
+// benchProcessHolds says what this process's CPU and memory figures cover.
+func benchProcessHolds(sandboxMode string) string {
+	if sandboxMode == "inline" {
+		return "engine, push endpoint, settler and the sandbox"
+	}
+	return "engine, push endpoint, settler"
 }
 
 // benchDatabase makes a throwaway database next to the one named and
@@ -364,8 +387,9 @@ func benchDatabase(dsn string) (string, func(), error) {
 // benchSetup registers the bench app and its template here and at the
 // sandbox (url), secrets sealed by sealer. With pushURL set the sandbox
 // pushes its events there, in plaintext JSON signed with drillPushToken.
-func benchSetup(ctx context.Context, db *gorm.DB, sb *sandbox.Server, url string, sealer *models.Sealer, pushURL string) (*models.App, *models.Template, error) {
-	if err := benchSandboxApp(sb, benchAppID, pushURL); err != nil {
+func benchSetup(ctx context.Context, db *gorm.DB, sb benchWeChat, sealer *models.Sealer, pushURL string) (*models.App, *models.Template, error) {
+	url := sb.URL()
+	if err := benchSandboxApp(ctx, sb, benchAppID, pushURL); err != nil {
 		return nil, nil, err
 	}
 	now := time.Now().UTC()
@@ -387,16 +411,15 @@ func benchSetup(ctx context.Context, db *gorm.DB, sb *sandbox.Server, url string
 	return app, tpl, nil
 }
 
-func benchSandboxApp(sb *sandbox.Server, appID, pushURL string) error {
+func benchSandboxApp(ctx context.Context, sb benchWeChat, appID, pushURL string) error {
 	cfg := sandbox.AppConfig{AppID: appID, Secret: benchSecret}
 	if pushURL != "" {
 		cfg.PushURL, cfg.PushToken = pushURL, drillPushToken
 	}
-	if err := sb.AddApp(cfg); err != nil {
+	if err := sb.AddApp(ctx, cfg); err != nil {
 		return err
 	}
-	_, err := sb.AddTemplate(appID, wechat.Template{PriTmplID: benchTplID, Title: "订单通知", Content: benchTpl, Type: wechat.TemplateOneTime})
-	return err
+	return sb.AddTemplate(ctx, appID, wechat.Template{PriTmplID: benchTplID, Title: "订单通知", Content: benchTpl, Type: wechat.TemplateOneTime})
 }
 
 func benchOpenID(i int) string { return fmt.Sprintf("obench%09d", i) }
@@ -405,7 +428,7 @@ func benchOpenID(i int) string { return fmt.Sprintf("obench%09d", i) }
 // then queues one delivery each, in chunks so memory does not grow with n.
 // The deliveries are queued last, right before the engine starts, so that
 // queued → sent is the wait in the queue and the send, not the set-up.
-func benchSeed(ctx context.Context, db *gorm.DB, sb *sandbox.Server, app *models.App, tpl *models.Template, n int) error {
+func benchSeed(ctx context.Context, db *gorm.DB, sb benchWeChat, app *models.App, tpl *models.Template, n int) error {
 	const chunk = 10000
 	// SQLite's driver binds arguments in time quadratic in their number:
 	// smaller statements there.
@@ -438,12 +461,14 @@ func benchSeed(ctx context.Context, db *gorm.DB, sb *sandbox.Server, app *models
 		if err != nil {
 			return err
 		}
-		for _, u := range users {
-			// Two at WeChat against one here: a second message to a user would
-			// be accepted and counted, so "duplicates" can see one.
-			if err := sb.Grant(benchAppID, u.OpenID, benchTplID, 2); err != nil {
-				return err
-			}
+		openids := make([]string, len(users))
+		for i, u := range users {
+			openids[i] = u.OpenID
+		}
+		// Two at WeChat against one here: a second message to a user would
+		// be accepted and counted, so "duplicates" can see one.
+		if err := sb.Grant(ctx, benchAppID, benchTplID, 2, openids); err != nil {
+			return err
 		}
 	}
 	data := map[string]string{"thing1": "咖啡豆 250g", "number2": "2"}
@@ -478,18 +503,22 @@ func benchSeed(ctx context.Context, db *gorm.DB, sb *sandbox.Server, app *models
 // credit each) with conc in flight over kept-alive connections, through the
 // same WeChat client the engine uses, and returns calls per second. The
 // sandbox is closed before it returns.
-func benchRaw(ctx context.Context, n, conc int) (float64, error) {
-	sb := sandbox.New(sandbox.Options{Logger: slog.New(slog.DiscardHandler), DailyQuota: 1 << 40})
-	defer sb.Close()
-	url, err := sb.Start("127.0.0.1:0")
+func benchRaw(ctx context.Context, n, conc int, start func() (benchWeChat, error)) (float64, error) {
+	sb, err := start()
 	if err != nil {
 		return 0, err
 	}
-	if err := benchSandboxApp(sb, benchRawID, ""); err != nil {
+	defer sb.Close()
+	url := sb.URL()
+	if err := benchSandboxApp(ctx, sb, benchRawID, ""); err != nil {
 		return 0, err
 	}
-	for i := range n {
-		if err := sb.Grant(benchRawID, benchOpenID(i), benchTplID, 1); err != nil {
+	for i := 0; i < n; i += 10000 {
+		openids := make([]string, 0, 10000)
+		for j := i; j < min(i+10000, n); j++ {
+			openids = append(openids, benchOpenID(j))
+		}
+		if err := sb.Grant(ctx, benchRawID, benchTplID, 1, openids); err != nil {
 			return 0, err
 		}
 	}

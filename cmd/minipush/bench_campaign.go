@@ -113,7 +113,7 @@ func cmdBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	app, tpl, err := benchSetup(ctx, db, sb, sbURL, sealer, "")
+	app, tpl, err := benchSetup(ctx, db, &inlineWeChat{sb: sb, url: sbURL}, sealer, "")
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
-	"github.com/minipush/minipush/wechat/sandbox"
 )
 
 // The cost of a message, whole: CPU of this process and of the database
@@ -33,9 +32,12 @@ type benchCost struct {
 	// CostSettled the share of accepted messages settled at its end.
 	CostSeconds float64 `json:"cost_window_seconds"`
 	CostSettled float64 `json:"cost_window_settled_share"`
-	// MinipushCPUPer1k: this process (engine, sandbox, push endpoint,
-	// settler; on SQLite the database too).
+	// MinipushCPUPer1k: this process (engine, push endpoint, settler; the
+	// sandbox too with --sandbox inline; on SQLite the database too).
 	MinipushCPUPer1k float64 `json:"minipush_cpu_sec_per_1k"`
+	// SandboxCPUPer1k: the sandbox process (WeChat's side: its API and its
+	// pushes); -1 with --sandbox inline.
+	SandboxCPUPer1k float64 `json:"sandbox_cpu_sec_per_1k"`
 	// DBServerCPUPer1k: the whole database server process (mariadbd or
 	// mysqld, found by name in /proc when the server is on this machine;
 	// -1 when not found): its background threads too, and whatever else
@@ -97,6 +99,7 @@ func (c *stmtCounter) register(db *gorm.DB) error {
 // costSnap is one reading of every counter.
 type costSnap struct {
 	self, server float64 // CPU seconds; server -1: unknown
+	sandbox      float64 // CPU seconds of the sandbox process; -1: none (inline)
 	stmts, rows  int64
 	user         userStats
 	indexRows    int64 // -1: unknown
@@ -108,10 +111,14 @@ type costMeter struct {
 	serverPID int    // 0: no server process here
 	user      string // the bench's own database user (MySQL with userstat); "": none
 	schema    string // the bench database (MySQL)
+	sandbox   benchWeChat
 }
 
 func (m *costMeter) snap() costSnap {
-	s := costSnap{self: cpuSeconds(), server: -1, stmts: m.counter.stmts.Load(), rows: m.counter.rows.Load(), indexRows: -1}
+	s := costSnap{self: cpuSeconds(), server: -1, sandbox: -1, stmts: m.counter.stmts.Load(), rows: m.counter.rows.Load(), indexRows: -1}
+	if m.sandbox != nil {
+		s.sandbox = m.sandbox.CPUSeconds()
+	}
 	if m.serverPID > 0 {
 		cpu, err := procCPUSeconds(m.serverPID)
 		if err != nil {
@@ -134,7 +141,7 @@ func (m *costMeter) snap() costSnap {
 
 // result turns two readings into per-message figures.
 func (m *costMeter) result(a, b costSnap, msgs int64, seconds float64) benchCost {
-	c := benchCost{CostSeconds: seconds, DBServerCPUPer1k: -1, DBUserCPUPer1k: -1, CommitsPerMsg: -1, IndexRowsPerMsg: -1}
+	c := benchCost{CostSeconds: seconds, DBServerCPUPer1k: -1, DBUserCPUPer1k: -1, CommitsPerMsg: -1, IndexRowsPerMsg: -1, SandboxCPUPer1k: -1}
 	if msgs <= 0 {
 		return c
 	}
@@ -143,6 +150,9 @@ func (m *costMeter) result(a, b costSnap, msgs int64, seconds float64) benchCost
 	c.MinipushCPUPer1k = (b.self - a.self) / k
 	if a.server >= 0 && b.server >= 0 {
 		c.DBServerCPUPer1k = (b.server - a.server) / k
+	}
+	if a.sandbox >= 0 && b.sandbox >= 0 {
+		c.SandboxCPUPer1k = (b.sandbox - a.sandbox) / k
 	}
 	if a.user.ok && b.user.ok {
 		c.DBUserCPUPer1k = (b.user.cpu - a.user.cpu) / k
@@ -301,7 +311,7 @@ func orNA(v float64, format string) string {
 // settled and the sandbox has pushed everything, so the cost measured
 // covers each message's whole way on a loaded machine too. It returns the
 // share settled when it stopped.
-func benchSettledAll(ctx context.Context, db *gorm.DB, sb *sandbox.Server, sent int64, limit time.Duration) (float64, error) {
+func benchSettledAll(ctx context.Context, db *gorm.DB, sb benchWeChat, sent int64, limit time.Duration) (float64, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		st, err := models.CountDeliveriesByStatus(ctx, db, 0)
@@ -313,7 +323,11 @@ func benchSettledAll(ctx context.Context, db *gorm.DB, sb *sandbox.Server, sent 
 		if sent > 0 {
 			share = float64(settled) / float64(sent)
 		}
-		if (settled >= sent && sb.Stats().PushesPending == 0) || time.Now().After(deadline) || ctx.Err() != nil {
+		stats, err := sb.Stats(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if (settled >= sent && stats.PushesPending == 0) || time.Now().After(deadline) || ctx.Err() != nil {
 			return share, ctx.Err()
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -15,12 +15,11 @@ import (
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/scheduler"
 	"github.com/minipush/minipush/wechat"
-	"github.com/minipush/minipush/wechat/sandbox"
 )
 
 // benchSettle waits up to 30 s after the last send for the sent events to
 // settle every accepted message, then records how far settlement got.
-func benchSettle(ctx context.Context, db *gorm.DB, sb *sandbox.Server, e *scheduler.Engine, start time.Time, sent int64, res *benchResult) error {
+func benchSettle(ctx context.Context, db *gorm.DB, sb benchWeChat, e *scheduler.Engine, start time.Time, sent int64, res *benchResult) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var drainedAt time.Time
 	for {
@@ -28,7 +27,10 @@ func benchSettle(ctx context.Context, db *gorm.DB, sb *sandbox.Server, e *schedu
 		if err != nil {
 			return err
 		}
-		stats := sb.Stats()
+		stats, err := sb.Stats(ctx)
+		if err != nil {
+			return err
+		}
 		if drainedAt.IsZero() && stats.PushesPending == 0 {
 			drainedAt = time.Now()
 		}

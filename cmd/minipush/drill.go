@@ -170,7 +170,7 @@ func drillCrash(ctx context.Context, c drillConfig, name string, instances int, 
 	}
 	defer e.close()
 	e.say("seeding %d users and deliveries...", c.users)
-	if err := benchSeed(ctx, e.db, e.sb, e.app, e.tpl, c.users); err != nil {
+	if err := benchSeed(ctx, e.db, &inlineWeChat{sb: e.sb}, e.app, e.tpl, c.users); err != nil {
 		return nil, err
 	}
 	if err := e.sb.SetFaults(benchAppID, sandbox.Faults{Latency: c.latency}); err != nil {

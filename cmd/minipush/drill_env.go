@@ -131,7 +131,7 @@ func newDrillEnv(ctx context.Context, name, dsn, serveBin string, opts sandbox.O
 		return nil, err
 	}
 	pushURL := "http://" + pl.Addr().String() + "/wx/push/" + benchAppID
-	if e.app, e.tpl, err = benchSetup(ctx, e.db, e.sb, sbURL, e.sealer, pushURL); err != nil {
+	if e.app, e.tpl, err = benchSetup(ctx, e.db, &inlineWeChat{sb: e.sb, url: sbURL}, e.sealer, pushURL); err != nil {
 		return nil, err
 	}
 	return e, nil

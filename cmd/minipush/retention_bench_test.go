@@ -83,7 +83,7 @@ func TestRetentionCostMariaDB(t *testing.T) {
 	var tpl *models.Template
 	if reuse {
 		app, tpl = benchReuse(t, db, sb, url, sealer)
-	} else if app, tpl, err = benchSetup(ctx, db, sb, url, sealer, ""); err != nil {
+	} else if app, tpl, err = benchSetup(ctx, db, &inlineWeChat{sb: sb, url: url}, sealer, ""); err != nil {
 		t.Fatal(err)
 	}
 	must := func(q string, args ...any) {
@@ -220,7 +220,7 @@ func benchReuse(t *testing.T, db *gorm.DB, sb *sandbox.Server, url string, seale
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := benchSandboxApp(sb, benchAppID, ""); err != nil {
+	if err := benchSandboxApp(context.Background(), &inlineWeChat{sb: sb, url: url}, benchAppID, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Exec("UPDATE apps SET secret_enc = ?, api_base_url = ? WHERE id = ?", sealer.Seal(benchSecret), url, app.ID).Error; err != nil {

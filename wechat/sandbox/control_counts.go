@@ -74,6 +74,13 @@ func (s *Server) Counts(appid string) []CountEntry {
 	return out
 }
 
+// AcceptedTotals is AcceptedSummary on the control API
+// (GET /sandbox/apps/{appid}/accepted).
+type AcceptedTotals struct {
+	Pairs    int64 `json:"pairs"`
+	Accepted int64 `json:"accepted"`
+}
+
 // AcceptedSummary returns, for the app, how many (openid, template) pairs
 // had at least one message accepted and how many messages were accepted
 // in all (accepted − pairs is the number of duplicates), without building

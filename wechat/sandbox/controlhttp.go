@@ -134,18 +134,31 @@ func (s *Server) controlMux() *http.ServeMux {
 	})
 	m.HandleFunc("POST /sandbox/apps/{appid}/grant", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			OpenID     string `json:"openid"`
-			TemplateID string `json:"template_id"`
-			Credits    int    `json:"credits"`
+			OpenID     string   `json:"openid"`
+			OpenIDs    []string `json:"openids"`
+			TemplateID string   `json:"template_id"`
+			Credits    int      `json:"credits"`
 		}
 		if !decode(w, r, &req) {
 			return
 		}
-		if err := s.Grant(r.PathValue("appid"), req.OpenID, req.TemplateID, req.Credits); err != nil {
+		appid := r.PathValue("appid")
+		if len(req.OpenIDs) > 0 {
+			// Many users at once (benchmarks seed a million this way).
+			for _, o := range req.OpenIDs {
+				if err := s.Grant(appid, o, req.TemplateID, req.Credits); err != nil {
+					fail(w, err)
+					return
+				}
+			}
+			reply(w, map[string]any{"granted": len(req.OpenIDs)})
+			return
+		}
+		if err := s.Grant(appid, req.OpenID, req.TemplateID, req.Credits); err != nil {
 			fail(w, err)
 			return
 		}
-		c, lt := s.Credits(r.PathValue("appid"), req.OpenID, req.TemplateID)
+		c, lt := s.Credits(appid, req.OpenID, req.TemplateID)
 		reply(w, map[string]any{"credits": c, "long_term": lt})
 	})
 	m.HandleFunc("POST /sandbox/apps/{appid}/popup", func(w http.ResponseWriter, r *http.Request) {
@@ -230,6 +243,15 @@ func (s *Server) controlMux() *http.ServeMux {
 			counts = []CountEntry{}
 		}
 		reply(w, map[string]any{"total": total, "counts": counts})
+	})
+	m.HandleFunc("GET /sandbox/apps/{appid}/accepted", func(w http.ResponseWriter, r *http.Request) {
+		appid := r.PathValue("appid")
+		if s.app(appid) == nil {
+			fail(w, errNoApp)
+			return
+		}
+		pairs, accepted := s.AcceptedSummary(appid)
+		reply(w, AcceptedTotals{Pairs: pairs, Accepted: accepted})
 	})
 	m.HandleFunc("GET /sandbox/stats", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Stats())
