@@ -293,17 +293,23 @@ func CountDeliveriesByStatus(ctx context.Context, db *gorm.DB, appID int64) (map
 	return out, err
 }
 
-// QueueDepth counts queued deliveries per app (for the queue-depth gauge).
+// QueueDepth counts queued deliveries per app (for the queue-depth gauge)
+// from the counters every status change keeps (delivery_stats, summed over
+// runs and shards), not from the deliveries: counting the queued rows every
+// few seconds read the whole queue each time (at 1,000,000 queued, most of
+// the rows MariaDB read while the engine drained it).
 func QueueDepth(ctx context.Context, db *gorm.DB) (map[int64]int64, error) {
 	var rows []struct {
 		AppID int64 `gorm:"column:app_id"`
 		N     int64
 	}
-	err := db.WithContext(ctx).Model(&Delivery{}).Select("app_id, COUNT(*) AS n").
-		Where("status = ?", DeliveryQueued).Group("app_id").Scan(&rows).Error
+	err := db.WithContext(ctx).Raw(`SELECT app_id, SUM(n) AS n FROM delivery_stats WHERE status = ? GROUP BY app_id`,
+		DeliveryQueued).Scan(&rows).Error
 	out := map[int64]int64{}
 	for _, r := range rows {
-		out[r.AppID] = r.N
+		if r.N != 0 {
+			out[r.AppID] = r.N
+		}
 	}
 	return out, err
 }

@@ -67,6 +67,22 @@ func queueForNewUsers(t *testing.T, db *gorm.DB, app *models.App, tpl *models.Te
 	}
 }
 
+// newAccount creates an account with one one-time template, T1 (thing1).
+func newAccount(t *testing.T, db *gorm.DB, appID string) (*models.App, *models.Template) {
+	t.Helper()
+	now := time.Now().UTC()
+	app := &models.App{AppID: appID, Name: "shop", CreatedAt: now, UpdatedAt: now, Timezone: "Asia/Shanghai"}
+	if err := db.Create(app).Error; err != nil {
+		t.Fatal(err)
+	}
+	tpl := &models.Template{AppID: app.ID, TemplateID: "T1", Title: "t1", Content: "x:{{thing1.DATA}}", Kind: models.TemplateOneTime}
+	tpl.SetKeywords([]models.TemplateKeyword{{Key: "thing1", Type: "thing"}})
+	if err := models.CreateTemplate(context.Background(), db, tpl); err != nil {
+		t.Fatal(err)
+	}
+	return app, tpl
+}
+
 // freezeStatistics takes MariaDB's statistics of deliveries now and keeps
 // them while the test writes (no recount in the background once a tenth
 // of the rows changed): the plans a test then checks are those of
@@ -261,15 +277,7 @@ func TestSettlePassSeveralAccounts(t *testing.T) {
 		now := time.Now().UTC()
 		var ids []int64
 		for i := range 3 {
-			app := &models.App{AppID: fmt.Sprintf("wx0000000000000s%02d", i), Name: "shop", CreatedAt: now, UpdatedAt: now, Timezone: "Asia/Shanghai"}
-			if err := db.Create(app).Error; err != nil {
-				t.Fatal(err)
-			}
-			tpl := &models.Template{AppID: app.ID, TemplateID: "T1", Title: "t1", Content: "x:{{thing1.DATA}}", Kind: models.TemplateOneTime}
-			tpl.SetKeywords([]models.TemplateKeyword{{Key: "thing1", Type: "thing"}})
-			if err := models.CreateTemplate(ctx, db, tpl); err != nil {
-				t.Fatal(err)
-			}
+			app, tpl := newAccount(t, db, fmt.Sprintf("wx0000000000000s%02d", i))
 			for j := range 2 {
 				u, err := models.EnsureUser(ctx, db, app.ID, fmt.Sprintf("o-%d-%d", i, j))
 				if err != nil {
