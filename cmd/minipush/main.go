@@ -29,7 +29,7 @@ Commands:
   staff create   create a staff account (password read from stdin)
   apikey create  create a JSON API key for one account (printed once)
   sandbox        run a fake WeChat API for trials and tests (default 127.0.0.1:9099)
-  bench          measure the delivery engine against an in-process sandbox (throwaway database)
+  bench          measure the delivery engine against a sandbox process (throwaway database)
   bench-campaign a campaign to N recipients through a real serve process on MySQL/MariaDB (throwaway database)
   drill          the fault drills on MySQL/MariaDB (serve killed mid-campaign, three instances, WeChat faults, a push storm), then everything counted
   version        print the version
