@@ -109,6 +109,13 @@ func startProcessWeChat(bin string, opts sandbox.Options) (*processWeChat, error
 	}
 	cmd := exec.Command(bin, "sandbox", "--addr", "127.0.0.1:0", "--daily-quota", strconv.FormatInt(opts.DailyQuota, 10),
 		"--push-workers", strconv.Itoa(opts.PushWorkers), "--push-queue", strconv.Itoa(opts.PushQueue))
+	// Not this process's collector settings: --memlimit (or GOMEMLIMIT) is
+	// sized for minipush, and the sandbox holds every recipient.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMEMLIMIT=") && !strings.HasPrefix(kv, "GOGC=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
 	// Its first line names its URL: "minipush sandbox: fake WeChat at URL (...)".

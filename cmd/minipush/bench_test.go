@@ -25,7 +25,7 @@ func TestBenchSmallSQLite(t *testing.T) {
 				t.Fatalf("sandbox %v, want %s", res["sandbox"], mode)
 			}
 			sbCPU, sbRSS := res["sandbox_cpu_sec_per_1k"].(float64), res["sandbox_peak_rss_mb"].(float64)
-			if mode == "process" && (sbCPU <= 0 || sbRSS <= 0) {
+			if mode == "process" && (sbCPU < 0 || sbRSS <= 0) { // CPU comes in 10 ms ticks: 0 is possible
 				t.Fatalf("a sandbox process should have CPU and memory measured: %v s/1k, %v MB", sbCPU, sbRSS)
 			}
 			if mode == "inline" && (sbCPU != -1 || sbRSS != -1) {
