@@ -14,7 +14,8 @@ import (
 // PushResult says what a pushed event changed.
 type PushResult struct {
 	Granted, Rejected int // popup/change items applied
-	Stored            int // sent-event items stored for the engine's settler
+	Stored            int // sent-event items stored
+	Settled           int // of those, items that settled their delivery on arrival (the rest: the engine's settle pass)
 	Duplicates        int // items seen before (WeChat retried the push)
 	Ignored           int // items of unknown templates or other events
 }
@@ -27,9 +28,11 @@ type PushResult struct {
 //     reject → long-term off;
 //   - subscribe_msg_change_event: reject → credits 0, long-term off;
 //   - subscribe_msg_sent_event: stored (one insert, so the handler answers
-//     WeChat fast); the engine's settler then settles the delivery in
-//     batches: delivered, or failed with WeChat's code, matched by msgid,
-//     or an unknown delivery by user + template within its settle window.
+//     WeChat fast); with a writer, an event without an error whose delivery
+//     is sent settles it as delivered in the same transaction; the engine's
+//     settler settles the rest in batches: delivered, or failed with
+//     WeChat's code, matched by msgid, or an unknown delivery by user +
+//     template within its settle window.
 //
 // Every item is deduplicated (msgid for sent events; openid + time + event
 // + template for the others), so WeChat's retries change nothing.
@@ -53,10 +56,12 @@ func ApplyPushEvent(ctx context.Context, db *gorm.DB, w *SentEventWriter, app *A
 				EventTime: time.Unix(ev.CreateTime, 0)})
 		}
 		if w != nil && len(evs) > 0 {
-			if err := w.Store(ctx, evs, now); err != nil {
+			settled, err := w.Store(ctx, evs, now)
+			if err != nil {
 				return res, fmt.Errorf("storing %d sent events: %w", len(evs), err)
 			}
 			res.Stored += len(evs)
+			res.Settled += settled
 			break
 		}
 		for _, e := range evs {

@@ -15,6 +15,13 @@ import (
 // Store returns once the caller's events are durable, so the handler
 // answers WeChat "success" only for stored events.
 //
+// The same transaction settles the common case on arrival: an event
+// without an error whose delivery is already sent (its msgid recorded)
+// marks that delivery delivered and is stored linked to it, so it never
+// becomes work for the engine's settle pass. Everything else (an event
+// that came before its send's answer was recorded, a failure, an unknown
+// delivery) is stored pending, for the settle pass, as before.
+//
 // No timer holds a batch back: while one batch commits the next gathers,
 // so a lone push is written at once and a flood is written in large
 // batches.
@@ -27,8 +34,10 @@ type SentEventWriter struct {
 }
 
 type sentWrite struct {
-	evs  []SentEvent
-	done chan error
+	evs     []SentEvent
+	now     time.Time
+	settled int // set before done is sent: how many of evs settled a delivery
+	done    chan error
 }
 
 // ErrWriterClosed is returned by Store after Close.
@@ -43,38 +52,39 @@ func NewSentEventWriter(db *gorm.DB) *SentEventWriter {
 }
 
 // Store writes evs (received at now) and waits until they are committed.
-func (w *SentEventWriter) Store(ctx context.Context, evs []SentEvent, now time.Time) error {
+// settled is how many of them settled their delivery on arrival.
+func (w *SentEventWriter) Store(ctx context.Context, evs []SentEvent, now time.Time) (settled int, err error) {
 	rows := make([]SentEvent, len(evs))
 	for i, e := range evs {
 		e.ID, e.DeliveryID, e.CreatedAt, e.EventTime = 0, nil, now.UTC(), e.EventTime.UTC()
 		rows[i] = e
 	}
-	r := &sentWrite{evs: rows, done: make(chan error, 1)}
+	r := &sentWrite{evs: rows, now: now.UTC(), done: make(chan error, 1)}
 	select {
 	case <-w.stop:
-		return ErrWriterClosed
+		return 0, ErrWriterClosed
 	default:
 	}
 	select {
 	case w.reqs <- r:
 	case <-w.stop:
-		return ErrWriterClosed
+		return 0, ErrWriterClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 	select {
 	case err := <-r.done:
-		return err
+		return r.settled, err
 	case <-w.done:
 		// Closed: its last drain may or may not have taken r.
 		select {
 		case err := <-r.done:
-			return err
+			return r.settled, err
 		default:
-			return ErrWriterClosed
+			return 0, ErrWriterClosed
 		}
 	case <-ctx.Done():
-		return ctx.Err() // it may still be written: WeChat's retry is deduplicated
+		return 0, ctx.Err() // it may still be written: WeChat's retry is deduplicated
 	}
 }
 
@@ -119,11 +129,80 @@ gather:
 		}
 	}
 	rows := make([]SentEvent, 0, n)
+	now := first.now
 	for _, r := range batch {
 		rows = append(rows, r.evs...)
+		if r.now.After(now) {
+			now = r.now
+		}
 	}
-	err := translate(insertIgnore(w.db).CreateInBatches(rows, w.maxRows).Error)
+	var settled []bool
+	err := retryTx(context.Background(), w.db, func(tx *gorm.DB) error {
+		var err error
+		settled, err = storeSentEvents(tx, rows, now, w.maxRows)
+		return err
+	})
+	err = translate(err)
+	i := 0
 	for _, r := range batch {
+		if err == nil {
+			for range r.evs {
+				if settled[i] {
+					r.settled++
+				}
+				i++
+			}
+		}
 		r.done <- err
 	}
+}
+
+// storeSentEvents inserts evs (duplicates ignored) and settles on arrival
+// each event without an error whose delivery is sent: delivered, and the
+// event stored linked to it. An event whose delivery is final already is
+// stored linked too; the rest are stored pending for the settle pass.
+// settled[i] tells whether evs[i] settled its delivery.
+//
+// The deliveries are looked up without a lock; the insert comes before
+// their update, so this transaction waits on a pending copy of an event
+// (INSERT IGNORE reads the duplicate) before it holds any delivery, never
+// after, as a settle pass takes events first and deliveries second. An
+// update that finds a delivery no longer sent (a settle pass won) retries
+// the whole transaction.
+func storeSentEvents(tx *gorm.DB, evs []SentEvent, now time.Time, perInsert int) ([]bool, error) {
+	settled := make([]bool, len(evs))
+	found, err := deliveriesByMsgID(tx, evs)
+	if err != nil {
+		return nil, err
+	}
+	st := StatDeltas{}
+	var okIDs []int64
+	marked := map[int64]bool{}
+	for i := range evs {
+		e := &evs[i]
+		e.ID, e.DeliveryID = 0, nil // a retried transaction starts afresh
+		d := found[msgKey{e.AppID, e.MsgID}]
+		switch {
+		case d == nil:
+			continue // its send's answer is not recorded yet: the settle pass
+		case d.Status == DeliverySent && e.ErrorCode == 0:
+			if !marked[d.ID] { // WeChat's retry in the same batch settles nothing more
+				marked[d.ID] = true
+				okIDs = append(okIDs, d.ID)
+				st.Move(d.AppID, d.RunID, DeliverySent, DeliveryDelivered, "")
+				settled[i] = true
+			}
+		case d.Status == DeliverySent || d.Status == DeliveryUnknown:
+			continue // a failure or an unknown delivery: the settle pass
+		}
+		id := d.ID
+		e.DeliveryID = &id
+	}
+	if err := insertIgnore(tx).CreateInBatches(evs, perInsert).Error; err != nil {
+		return nil, err
+	}
+	if err := markDelivered(tx, okIDs, now); err != nil {
+		return nil, err
+	}
+	return settled, applyStats(tx, st)
 }

@@ -34,7 +34,7 @@ func TestSentEventWriter(t *testing.T) {
 					for j := range evs {
 						evs[j] = models.SentEvent{AppID: app.ID, MsgID: int64(1_000_000 + i*perPush + j), OpenID: "o", WxTemplateID: tpl.TemplateID, EventTime: now}
 					}
-					if err := w.Store(ctx, evs, now); err != nil {
+					if _, err := w.Store(ctx, evs, now); err != nil {
 						errs <- err
 						return
 					}
@@ -56,8 +56,123 @@ func TestSentEventWriter(t *testing.T) {
 			t.Fatalf("%d events stored, want %d", total, pushes*perPush)
 		}
 		w.Close()
-		if err := w.Store(ctx, []models.SentEvent{{AppID: app.ID, MsgID: 42, EventTime: now}}, now); err != models.ErrWriterClosed {
+		if _, err := w.Store(ctx, []models.SentEvent{{AppID: app.ID, MsgID: 42, EventTime: now}}, now); err != models.ErrWriterClosed {
 			t.Fatalf("Store after Close: %v, want ErrWriterClosed", err)
+		}
+	})
+}
+
+// The writer settles the common case on arrival, in its own transaction: an
+// event without an error whose delivery is sent makes it delivered and is
+// stored linked to it (once, however often WeChat repeats it, in one batch
+// or in racing ones). A failure, an event that came before its send's
+// answer, and a repeat after settlement are stored and left to the settle
+// pass; the counters follow every move.
+func TestSentEventsSettleOnArrival(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		ctx := context.Background()
+		app, tpl, _, _ := fixture(t, db)
+		sent := func(name string, msgid int64) *models.Delivery {
+			u, err := models.EnsureUser(ctx, db, app.ID, "openid-"+name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, at := sendingDelivery(t, db, app, tpl, u, name, time.Hour)
+			if err := models.ApplyOutcomes(ctx, db, name, at, time.Minute,
+				[]models.Outcome{{D: d, Status: models.DeliverySent, MsgID: msgid}}); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		ok, failed, raced := sent("ok", 9001), sent("failed", 9002), sent("raced", 9004)
+		w := models.NewSentEventWriter(db)
+		defer w.Close()
+		now := time.Now().UTC()
+		ev := func(msgid int64, code int) models.SentEvent {
+			return models.SentEvent{AppID: app.ID, MsgID: msgid, OpenID: "o", WxTemplateID: tpl.TemplateID, ErrorCode: code, EventTime: now}
+		}
+		// One push: ok's event twice, failed's failure, and an event whose
+		// send's answer is not recorded yet.
+		n, err := w.Store(ctx, []models.SentEvent{ev(9001, 0), ev(9002, 43101), ev(9003, 0), ev(9001, 0)}, now)
+		if err != nil || n != 1 {
+			t.Fatalf("Store: %d settled (%v), want 1", n, err)
+		}
+		// raced's event pushed by four handlers at once.
+		var wg sync.WaitGroup
+		counts := make(chan int, 4)
+		for range 4 {
+			wg.Go(func() {
+				n, err := w.Store(ctx, []models.SentEvent{ev(9004, 0)}, now)
+				if err != nil {
+					t.Error(err)
+				}
+				counts <- n
+			})
+		}
+		wg.Wait()
+		close(counts)
+		total := 0
+		for n := range counts {
+			total += n
+		}
+		if total != 1 {
+			t.Fatalf("raced's pushes settled %d deliveries, want 1", total)
+		}
+		// ok's push again, after settlement.
+		if n, err := w.Store(ctx, []models.SentEvent{ev(9001, 0)}, now); err != nil || n != 0 {
+			t.Fatalf("a repeat after settlement: %d settled (%v), want 0", n, err)
+		}
+		for _, c := range []struct {
+			d    *models.Delivery
+			want string
+		}{{ok, models.DeliveryDelivered}, {raced, models.DeliveryDelivered}, {failed, models.DeliverySent}} {
+			if s := statusOf(t, db, c.d.ID); s != c.want {
+				t.Errorf("delivery %d: %s, want %s", c.d.ID, s, c.want)
+			}
+		}
+		link := func(msgid int64) *int64 {
+			var e models.SentEvent
+			if err := db.Where("app_id = ? AND msgid = ?", app.ID, msgid).First(&e).Error; err != nil {
+				t.Fatal(err)
+			}
+			return e.DeliveryID
+		}
+		for msgid, want := range map[int64]int64{9001: ok.ID, 9004: raced.ID} {
+			if got := link(msgid); got == nil || *got != want {
+				t.Errorf("event %d linked to %v, want %d", msgid, got, want)
+			}
+		}
+		for _, msgid := range []int64{9002, 9003} {
+			if got := link(msgid); got != nil {
+				t.Errorf("event %d linked to %d, want pending for the settle pass", msgid, *got)
+			}
+		}
+		var stored int64
+		db.Model(&models.SentEvent{}).Count(&stored)
+		if stored != 4 {
+			t.Errorf("%d events stored, want 4", stored)
+		}
+		// The settle pass takes the failure.
+		settlePass(t, db, now.Add(time.Second), 9002)
+		if s := statusOf(t, db, failed.ID); s != models.DeliveryFailed {
+			t.Errorf("failed's delivery after the settle pass: %s", s)
+		}
+		stats, err := models.AppStats(ctx, db, app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := models.CountDeliveriesByStatus(ctx, db, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for status, n := range rows {
+			var got int64
+			for _, v := range stats[status] {
+				got += v
+			}
+			if got != n {
+				t.Errorf("counter %s = %d, deliveries: %d (%v)", status, got, n, stats)
+			}
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 func (e *Engine) PushApplied(res models.PushResult) {
 	e.m.settled.WithLabelValues("stored").Add(float64(res.Stored))
 	e.m.settled.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	e.m.settled.WithLabelValues("settled").Add(float64(res.Settled))
 	if res.Granted > 0 {
 		e.Notify()
 	}

@@ -45,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rateWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "minipush_rate_limit_waits_total",
 			Help: "Times a worker found the app's per-second capacity used up and waited for the next second, by app."}, []string{"app"}),
 		settled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "minipush_sent_events_total",
-			Help: "subscribe_msg_sent_event items, by result (delivered, failed, pending, duplicate, late_match)."}, []string{"result"}),
+			Help: "subscribe_msg_sent_event items, by result: stored (taken in by the push endpoint), settled (matched to their delivery, on arrival or by the settle pass), duplicate (WeChat's retries)."}, []string{"result"}),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "minipush_leases_expired_total",
 			Help: "Deliveries found sending past their lease and declared unknown (never resent)."}),
 		claimed: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "minipush_claim_batch_size",
