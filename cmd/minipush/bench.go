@@ -51,6 +51,7 @@ type benchResult struct {
 	PushIntakePerSec float64 `json:"push_intake_capacity_per_sec"` // signed sent-event pushes the endpoint takes per second when flooded
 	Duplicates       int64   `json:"duplicates"`
 	Unsent           int64   `json:"unsent"`
+	CounterDrift     int64   `json:"counter_drift"` // Σ |delivery_stats − the rows| over statuses at the end: 0
 	Database         string  `json:"database"`
 	EngineSeconds    float64 `json:"engine_seconds"`
 	SetupSeconds     float64 `json:"setup_seconds"`
@@ -302,10 +303,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	res.Unsent = int64(*n) - pairs
 	res.PeakRSSMB = peakRSSMB()
 	res.SandboxPeakRSSMB = sb.PeakRSSMB()
+	if res.CounterDrift, err = benchCounterDrift(ctx, db); err != nil {
+		return err
+	}
+	var wrong error
+	if res.Duplicates != 0 || res.Unsent != 0 || res.CounterDrift != 0 {
+		wrong = errors.New("the sandbox counted duplicates or unsent messages, or the status counters drifted from the rows")
+	}
 
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
-		return enc.Encode(res)
+		return errors.Join(enc.Encode(res), wrong)
 	}
 	fmt.Fprintf(stdout, "database           %s\n", res.Database)
 	fmt.Fprintf(stdout, "recipients         %d (setup %.1fs)\n", res.Recipients, res.SetupSeconds)
@@ -328,10 +336,31 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fmt.Fprintf(stdout, "push intake        %.0f sent-event pushes/s when flooded (capacity of /wx/push)\n", res.PushIntakePerSec)
 	fmt.Fprintf(stdout, "duplicates         %d\n", res.Duplicates)
 	fmt.Fprintf(stdout, "unsent             %d\n", res.Unsent)
-	if res.Duplicates != 0 || res.Unsent != 0 {
-		return errors.New("the sandbox counted duplicates or unsent messages")
+	fmt.Fprintf(stdout, "counter drift      %d (status counters against the rows)\n", res.CounterDrift)
+	return wrong
+}
+
+// benchCounterDrift compares, once the engine has stopped, the status
+// counters the bench polled (delivery_stats) with a count of the rows.
+func benchCounterDrift(ctx context.Context, db *gorm.DB) (int64, error) {
+	rows, err := models.CountDeliveriesByStatus(ctx, db, 0)
+	if err != nil {
+		return 0, err
 	}
-	return nil
+	counted, err := models.CountedStatuses(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	var drift int64
+	for st, n := range rows {
+		drift += max(n-counted[st], counted[st]-n)
+	}
+	for st, n := range counted {
+		if _, ok := rows[st]; !ok {
+			drift += max(n, -n)
+		}
+	}
+	return drift, nil
 }
 
 // benchProcessHolds says what this process's CPU and memory figures cover.

@@ -314,7 +314,7 @@ func orNA(v float64, format string) string {
 func benchSettledAll(ctx context.Context, db *gorm.DB, sb benchWeChat, sent int64, limit time.Duration) (float64, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		st, err := models.CountDeliveriesByStatus(ctx, db, 0)
+		st, err := models.CountedStatuses(ctx, db) // counters: polled every 100 ms, a count of the rows read them all (1,000,000 at 1M)
 		if err != nil {
 			return 0, err
 		}

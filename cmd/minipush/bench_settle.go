@@ -23,7 +23,7 @@ func benchSettle(ctx context.Context, db *gorm.DB, sb benchWeChat, e *scheduler.
 	deadline := time.Now().Add(30 * time.Second)
 	var drainedAt time.Time
 	for {
-		st, err := models.CountDeliveriesByStatus(ctx, db, 0)
+		st, err := models.CountedStatuses(ctx, db) // counters: polled every 100 ms, a count of the rows read them all (1,000,000 at 1M)
 		if err != nil {
 			return err
 		}

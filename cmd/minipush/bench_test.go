@@ -65,13 +65,13 @@ func runSmallBench(t *testing.T, args ...string) map[string]any {
 		t.Fatalf("bench --json printed %q: %v", out.String(), err)
 	}
 	for _, k := range []string{"recipients", "msgs_per_sec", "cpu_sec_per_1k", "peak_rss_mb", "p50_ms", "p99_ms",
-		"raw_msgs_per_sec", "fraction_of_raw", "duplicates", "unsent", "sandbox", "sandbox_cpu_sec_per_1k", "sandbox_peak_rss_mb"} {
+		"raw_msgs_per_sec", "fraction_of_raw", "duplicates", "unsent", "counter_drift", "sandbox", "sandbox_cpu_sec_per_1k", "sandbox_peak_rss_mb"} {
 		if _, ok := res[k]; !ok {
 			t.Fatalf("bench --json has no %q: %s", k, out.String())
 		}
 	}
-	if res["recipients"] != float64(300) || res["duplicates"] != float64(0) || res["unsent"] != float64(0) {
-		t.Fatalf("recipients/duplicates/unsent: %v/%v/%v, want 300/0/0", res["recipients"], res["duplicates"], res["unsent"])
+	if res["recipients"] != float64(300) || res["duplicates"] != float64(0) || res["unsent"] != float64(0) || res["counter_drift"] != float64(0) {
+		t.Fatalf("recipients/duplicates/unsent/counter drift: %v/%v/%v/%v, want 300/0/0/0", res["recipients"], res["duplicates"], res["unsent"], res["counter_drift"])
 	}
 	if p50, p99 := res["p50_ms"].(float64), res["p99_ms"].(float64); p50 <= 0 || p99 < p50 {
 		t.Fatalf("p50 %v, p99 %v: want 0 < p50 <= p99", p50, p99)
