@@ -1,17 +1,20 @@
 package web_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/logctx"
 	"github.com/minipush/minipush/models/dbtest"
 	"github.com/minipush/minipush/web"
+	"github.com/minipush/minipush/wechat"
 )
 
 // TestRequestID: a sane X-Request-ID is echoed and names the request's log
@@ -69,6 +72,34 @@ func TestRequestID(t *testing.T) {
 		}
 		if l := lineWith(t, logs.String(), "wx push: refused"); !strings.Contains(l, "request_id=forged-push-1") {
 			t.Fatalf("the handler's warning does not name the request: %q", l)
+		}
+		if l := lineWith(t, logs.String(), "path=/wx/push/"+testAppID); !strings.Contains(l, "status=403") || !strings.Contains(l, "level=INFO") {
+			t.Fatalf("a refused push's access line: %q", l)
+		}
+
+		// A push taken in logs no access line at info: WeChat sends one per
+		// message accepted, thousands a second while a campaign runs.
+		push, err := wechat.NewPush(testToken, "", testAppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := &wechat.Event{ToUserName: "gh_0123456789ab", FromUserName: "o_bob", CreateTime: time.Now().Unix(), MsgType: "event",
+			Event: wechat.EventSent, List: []wechat.EventItem{{TemplateID: "T", MsgID: 4242, ErrorCode: 0, ErrorStatus: "success"}}}
+		preq, err := push.NewRequest(context.Background(), app.srv.URL+"/wx/push/"+testAppID, ev, wechat.PushOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		preq.Header.Set("X-Request-ID", "good-push-1")
+		resp, err = http.DefaultClient.Do(preq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("signed push: %d", resp.StatusCode)
+		}
+		if strings.Contains(logs.String(), "good-push-1") {
+			t.Fatalf("a push taken in was logged at info:\n%s", logs.String())
 		}
 	})
 }

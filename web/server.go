@@ -128,13 +128,22 @@ func New(d Deps) *Server {
 		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRemoteIP: true, LogRequestID: true, LogError: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			switch {
+			case v.Status >= 500:
+				level = slog.LevelError
+			case v.Status < 400 && strings.HasPrefix(v.URIPath, "/wx/"):
+				// WeChat pushes a sent event per message accepted: thousands
+				// of lines a second when a campaign runs, each saying only
+				// "stored". Refused and failed pushes stay at info and above.
+				level = slog.LevelDebug
+			}
+			if !s.log.Enabled(c.Request().Context(), level) {
+				return nil
+			}
 			attrs := []any{"method", v.Method, "path", v.URIPath, "status", v.Status, "latency_ms", v.Latency.Milliseconds(), "ip", v.RemoteIP, "request_id", v.RequestID}
 			if v.Error != nil {
 				attrs = append(attrs, "err", v.Error.Error())
-			}
-			level := slog.LevelInfo
-			if v.Status >= 500 {
-				level = slog.LevelError
 			}
 			s.log.Log(c.Request().Context(), level, "http", attrs...)
 			return nil
