@@ -27,9 +27,10 @@ type SentEvent struct {
 }
 
 // StoreSentEvent stores a sent event, deduplicated by app and msgid (WeChat
-// retries pushes). It is all the push handler has to do: the engine's
-// settler matches stored events to their deliveries in batches
-// (SettlePendingSentEvents). duplicate is true when it was stored before.
+// retries pushes), for the engine's settler, which matches stored events to
+// their deliveries in batches (SettlePendingSentEvents). It is the push
+// handler's path without a SentEventWriter (which also settles the plain
+// case on arrival). duplicate is true when it was stored before.
 func StoreSentEvent(ctx context.Context, db *gorm.DB, ev SentEvent, now time.Time) (duplicate bool, err error) {
 	e := ev
 	e.ID, e.DeliveryID, e.CreatedAt, e.EventTime = 0, nil, now.UTC(), ev.EventTime.UTC()

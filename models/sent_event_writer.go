@@ -1,8 +1,10 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -137,7 +139,11 @@ gather:
 		}
 	}
 	var settled []bool
-	err := retryTx(context.Background(), w.db, func(tx *gorm.DB) error {
+	// Bounded: WeChat waits 5 s for an answer and then retries, and every
+	// push of this instance waits behind this batch.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := retryTx(ctx, w.db.WithContext(ctx), func(tx *gorm.DB) error {
 		var err error
 		settled, err = storeSentEvents(tx, rows, now, w.maxRows)
 		return err
@@ -163,12 +169,14 @@ gather:
 // stored linked too; the rest are stored pending for the settle pass.
 // settled[i] tells whether evs[i] settled its delivery.
 //
-// The deliveries are looked up without a lock; the insert comes before
-// their update, so this transaction waits on a pending copy of an event
-// (INSERT IGNORE reads the duplicate) before it holds any delivery, never
-// after, as a settle pass takes events first and deliveries second. An
-// update that finds a delivery no longer sent (a settle pass won) retries
-// the whole transaction.
+// The deliveries are looked up without a lock, so another writer (another
+// instance took WeChat's retry) or a settle pass (it took a pending copy)
+// may decide to settle the same delivery at the same moment: what makes
+// one of them win is the update's `status = 'sent'` condition. The loser
+// changes fewer rows than it meant to, and its whole transaction is
+// retried (errSettleRace), finding the delivery final: it only links.
+// Rows are inserted in (app_id, msgid) order, so two writers inserting the
+// same retried events take the unique index's locks in the same order.
 func storeSentEvents(tx *gorm.DB, evs []SentEvent, now time.Time, perInsert int) ([]bool, error) {
 	settled := make([]bool, len(evs))
 	found, err := deliveriesByMsgID(tx, evs)
@@ -198,7 +206,11 @@ func storeSentEvents(tx *gorm.DB, evs []SentEvent, now time.Time, perInsert int)
 		id := d.ID
 		e.DeliveryID = &id
 	}
-	if err := insertIgnore(tx).CreateInBatches(evs, perInsert).Error; err != nil {
+	ins := slices.Clone(evs)
+	slices.SortFunc(ins, func(a, b SentEvent) int {
+		return cmp.Or(cmp.Compare(a.AppID, b.AppID), cmp.Compare(a.MsgID, b.MsgID))
+	})
+	if err := insertIgnore(tx).CreateInBatches(ins, perInsert).Error; err != nil {
 		return nil, err
 	}
 	if err := markDelivered(tx, okIDs, now); err != nil {

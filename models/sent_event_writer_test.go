@@ -3,7 +3,9 @@ package models_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,7 +67,7 @@ func TestSentEventWriter(t *testing.T) {
 // The writer settles the common case on arrival, in its own transaction: an
 // event without an error whose delivery is sent makes it delivered and is
 // stored linked to it (once, however often WeChat repeats it, in one batch
-// or in racing ones). A failure, an event that came before its send's
+// or in several). A failure, an event that came before its send's
 // answer, and a repeat after settlement are stored and left to the settle
 // pass; the counters follow every move.
 func TestSentEventsSettleOnArrival(t *testing.T) {
@@ -97,7 +99,9 @@ func TestSentEventsSettleOnArrival(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("Store: %d settled (%v), want 1", n, err)
 		}
-		// raced's event pushed by four handlers at once.
+		// raced's event pushed by four handlers at once (one writer: its
+		// batches follow each other; TestSentEventsSettledOnceAcrossInstances
+		// races transactions).
 		var wg sync.WaitGroup
 		counts := make(chan int, 4)
 		for range 4 {
@@ -173,6 +177,119 @@ func TestSentEventsSettleOnArrival(t *testing.T) {
 			if got != n {
 				t.Errorf("counter %s = %d, deliveries: %d (%v)", status, got, n, stats)
 			}
+		}
+	})
+}
+
+// Two instances' writers take WeChat's repeated pushes of the same events
+// while a settle pass runs, and half the events already have a pending copy
+// (stored earlier, before this instance settled on arrival): every
+// delivery is settled exactly once, every event linked to its own delivery,
+// and the counters moved once per delivery.
+func TestSentEventsSettledOnceAcrossInstances(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		ctx := context.Background()
+		app, tpl, _, _ := fixture(t, db)
+		const n = 40
+		ids := map[int64]int64{} // msgid → delivery id
+		var evs []models.SentEvent
+		now := time.Now().UTC()
+		for i := range n {
+			name := fmt.Sprintf("u%02d", i)
+			u, err := models.EnsureUser(ctx, db, app.ID, "openid-"+name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, at := sendingDelivery(t, db, app, tpl, u, name, time.Hour)
+			msgid := int64(5000 + i)
+			if err := models.ApplyOutcomes(ctx, db, name, at, time.Minute,
+				[]models.Outcome{{D: d, Status: models.DeliverySent, MsgID: msgid}}); err != nil {
+				t.Fatal(err)
+			}
+			ids[msgid] = d.ID
+			ev := models.SentEvent{AppID: app.ID, MsgID: msgid, OpenID: u.OpenID, WxTemplateID: tpl.TemplateID, EventTime: now}
+			evs = append(evs, ev)
+			if i%2 == 0 { // a copy already stored, pending
+				if _, err := models.StoreSentEvent(ctx, db, ev, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		before, err := models.AppStats(ctx, db, app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writers := []*models.SentEventWriter{models.NewSentEventWriter(db), models.NewSentEventWriter(db)}
+		var onArrival atomic.Int64
+		var wg sync.WaitGroup
+		for wi, w := range writers {
+			for g := range 3 {
+				wg.Go(func() {
+					order := rand.New(rand.NewPCG(uint64(wi), uint64(g))).Perm(n)
+					for start := 0; start < n; start += 7 {
+						var chunk []models.SentEvent
+						for _, k := range order[start:min(start+7, n)] {
+							chunk = append(chunk, evs[k])
+						}
+						k, err := w.Store(ctx, chunk, now)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						onArrival.Add(int64(k))
+					}
+				})
+			}
+		}
+		pass := func() int {
+			res, err := models.SettlePendingSentEvents(ctx, db, models.SettlePass{ByWindowAfter: now.Add(-time.Minute),
+				GiveUpBefore: now.Add(-time.Hour), Now: time.Now().UTC(), Window: time.Minute, Limit: 100})
+			if err != nil {
+				t.Error(err)
+			}
+			return res.Settled
+		}
+		stop := make(chan struct{})
+		passes := make(chan int)
+		go func() {
+			total := 0
+			for {
+				select {
+				case <-stop:
+					passes <- total + pass()
+					return
+				default:
+					total += pass()
+				}
+			}
+		}()
+		wg.Wait()
+		close(stop)
+		byPass := <-passes
+		for _, w := range writers {
+			w.Close()
+		}
+		if got := onArrival.Load() + int64(byPass); got != n {
+			t.Errorf("settled %d on arrival + %d by the settle pass = %d, want %d", onArrival.Load(), byPass, got, n)
+		}
+		for msgid, id := range ids {
+			if s := statusOf(t, db, id); s != models.DeliveryDelivered {
+				t.Errorf("delivery %d: %s, want delivered", id, s)
+			}
+			var e models.SentEvent
+			if err := db.Where("app_id = ? AND msgid = ?", app.ID, msgid).First(&e).Error; err != nil {
+				t.Fatal(err)
+			}
+			if e.DeliveryID == nil || *e.DeliveryID != id {
+				t.Errorf("event %d linked to %v, want %d", msgid, e.DeliveryID, id)
+			}
+		}
+		after, err := models.AppStats(ctx, db, app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, s := after[models.DeliveryDelivered][""]-before[models.DeliveryDelivered][""], after[models.DeliverySent][""]-before[models.DeliverySent][""]; d != n || s != -n {
+			t.Errorf("counters moved delivered %+d, sent %+d; want %+d, %+d", d, s, n, -n)
 		}
 	})
 }

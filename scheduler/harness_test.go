@@ -96,13 +96,17 @@ func newHarness(t *testing.T, db *gorm.DB, dsn string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As serve takes pushes: sent events through a writer, which settles
+	// the plain ones on arrival (the settle pass takes the rest).
+	events := models.NewSentEventWriter(db)
+	t.Cleanup(events.Close) // after the push server's Close below (cleanups run last first)
 	pushSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev, err := push.ParseRequest(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if _, err := models.ApplyPushEvent(r.Context(), db, nil, h.app, ev, h.clock.Now()); err != nil {
+		if _, err := models.ApplyPushEvent(r.Context(), db, events, h.app, ev, h.clock.Now()); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
