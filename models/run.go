@@ -113,7 +113,15 @@ func ApplyStats(ctx context.Context, db *gorm.DB, s StatDeltas) error {
 	return applyStats(db.WithContext(ctx), s)
 }
 
-func applyStats(tx *gorm.DB, s StatDeltas) error {
+func applyStats(tx *gorm.DB, s StatDeltas) error { return applyStatsOnShard(tx, s, 0) }
+
+// applyStatsOnShard is applyStats writing the delivery_stats rows of shard
+// (MySQL/MariaDB; SQLite has one row per key). The engine's claims and
+// outcomes write shard 0; a writer whose transactions would otherwise wait
+// on theirs for the same counter (the push endpoint's sent → delivered
+// against the outcomes' sending → sent) writes another one. Readers sum
+// the shards (stat_shards.go).
+func applyStatsOnShard(tx *gorm.DB, s StatDeltas, shard int) error {
 	keys := make([]statKey, 0, len(s))
 	for k, v := range s {
 		if v != 0 {
@@ -136,11 +144,19 @@ func applyStats(tx *gorm.DB, s StatDeltas) error {
 		}
 		return a.detail < b.detail
 	})
+	cols := []string{"app_id", "run_id", "status", "detail"}
+	if shard != 0 && IsMySQL(tx) {
+		cols = append(cols, "shard")
+	}
 	rows := make([][]any, len(keys))
 	for i, k := range keys {
-		rows[i] = []any{k.app, k.run, k.status, k.detail, s[k]}
+		rows[i] = []any{k.app, k.run, k.status, k.detail}
+		if len(cols) == 5 {
+			rows[i] = append(rows[i], shard)
+		}
+		rows[i] = append(rows[i], s[k])
 	}
-	if err := addCounts(tx, "delivery_stats", []string{"app_id", "run_id", "status", "detail"}, rows); err != nil {
+	if err := addCounts(tx, "delivery_stats", cols, rows); err != nil {
 		return err
 	}
 	// The dashboard's hourly counts: one more upsert (dashboard_counts.go).

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -96,6 +97,10 @@ func (w *SentEventWriter) Close() {
 	<-w.done
 }
 
+// run writes one batch at a time. Four at once (tried at 1,000,000
+// recipients on MariaDB) took in 3 % more events a second for twice the
+// commits and a fifth fewer messages sent: the machine's CPU, not the
+// batch's round trips, bounds the intake.
 func (w *SentEventWriter) run() {
 	defer close(w.done)
 	for {
@@ -216,5 +221,9 @@ func storeSentEvents(tx *gorm.DB, evs []SentEvent, now time.Time, perInsert int)
 	if err := markDelivered(tx, okIDs, now); err != nil {
 		return nil, err
 	}
-	return settled, applyStats(tx, st)
+	// Another shard than the engine's: its outcome transactions move the
+	// same sent counter (sending → sent) and hold it until they commit. At
+	// 1,000,000 recipients on MariaDB, with shard 0 here: 3,542 messages/s
+	// sent and 912 events/s taken in; with another shard 4,423 and 1,137.
+	return settled, applyStatsOnShard(tx, st, 1+rand.IntN(statShards-1))
 }

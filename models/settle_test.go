@@ -254,8 +254,17 @@ func TestSettlePassLockFootprint(t *testing.T) {
 			}
 		}
 		if models.IsMySQL(db) {
-			if res.RowsLocked == 0 || res.RowsLocked > 4*pending {
+			// information_schema.innodb_trx is a cache refreshed at most
+			// every 0.1 s (MySQL and MariaDB): when another session read it
+			// just before (the engine tests' settle passes, run at the same
+			// time by go test), the pass sees itself as it was then, or not
+			// at all. A stale count is smaller, never larger: the upper
+			// bound always holds; 0 only says it was not measured.
+			if res.RowsLocked > 4*pending {
 				t.Errorf("the pass held %d rows locked for %d events: want about three per event, at most %d", res.RowsLocked, pending, 4*pending)
+			}
+			if res.RowsLocked == 0 {
+				t.Logf("rows locked not measured (innodb_trx's cache was filled before the pass)")
 			}
 			var plan []map[string]any
 			if err := db.Raw("EXPLAIN " + capture.msgidIn).Scan(&plan).Error; err != nil {
