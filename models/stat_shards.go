@@ -6,8 +6,10 @@ import (
 	"gorm.io/gorm"
 )
 
-// statShards is how many rows the queued counter of single sends (API
-// messages, console test sends: run 0) is spread over (migration 11).
+// statShards is how many rows a counter may be spread over (migration 11):
+// the queued counter of single sends (API messages, console test sends:
+// run 0), and the sent and delivered counters the sent-event writer moves
+// (SentEventWriter, any run).
 //
 // Every single send adds one to its app's queued counter in the same
 // transaction as its row, so the counter stays exact. On one row, that
@@ -16,6 +18,7 @@ import (
 // 2-core test machine, whatever the CPU left). Spread over 16 rows,
 // concurrent requests rarely meet and the database's group commit writes
 // their commits together. The engine keeps writing shard 0 (applyStats);
+// the sent-event writer a random other one (applyStatsOnShard);
 // readers add the shards up (AppStats sums, statMap adds), so a shard may
 // go negative while the sum stays exact. MySQL/MariaDB only: SQLite writes
 // one transaction at a time anyway.
