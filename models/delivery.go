@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -309,6 +310,43 @@ func CountedStatuses(ctx context.Context, db *gorm.DB) (map[string]int64, error)
 		}
 	}
 	return out, err
+}
+
+// CounterDrift compares the status counters (CountedStatuses) with a count
+// of the rows (CountDeliveriesByStatus, every app), both read in one
+// transaction: one snapshot, as every status change moves its counter in
+// its own transaction (read apart, a change committing between the two
+// reads looks like drift). It returns the statuses where they differ, as
+// status → {counted, rows}; empty when the counters are exact.
+func CounterDrift(ctx context.Context, db *gorm.DB) (map[string][2]int64, error) {
+	var opts []*sql.TxOptions
+	if IsMySQL(db) { // whatever the server's default; SQLite's transactions are snapshots
+		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	}
+	var counted, rows map[string]int64
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if counted, err = CountedStatuses(ctx, tx); err != nil {
+			return err
+		}
+		rows, err = CountDeliveriesByStatus(ctx, tx, 0)
+		return err
+	}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][2]int64{}
+	for st, n := range rows {
+		if counted[st] != n {
+			out[st] = [2]int64{counted[st], n}
+		}
+	}
+	for st, n := range counted {
+		if _, ok := rows[st]; !ok {
+			out[st] = [2]int64{n, 0}
+		}
+	}
+	return out, nil
 }
 
 // QueueDepth counts queued deliveries per app (for the queue-depth gauge)

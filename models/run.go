@@ -145,13 +145,14 @@ func applyStatsOnShard(tx *gorm.DB, s StatDeltas, shard int) error {
 		return a.detail < b.detail
 	})
 	cols := []string{"app_id", "run_id", "status", "detail"}
-	if shard != 0 && IsMySQL(tx) {
+	sharded := shard != 0 && IsMySQL(tx)
+	if sharded {
 		cols = append(cols, "shard")
 	}
 	rows := make([][]any, len(keys))
 	for i, k := range keys {
 		rows[i] = []any{k.app, k.run, k.status, k.detail}
-		if len(cols) == 5 {
+		if sharded {
 			rows[i] = append(rows[i], shard)
 		}
 		rows[i] = append(rows[i], s[k])
