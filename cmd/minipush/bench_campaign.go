@@ -178,6 +178,7 @@ func cmdBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 	child.Env = append(os.Environ(), "MINIPUSH_SECRET_KEY="+base64.StdEncoding.EncodeToString(key))
 	child.Stdout, child.Stderr = logf, logf
 	progress("starting serve (log: %s); the campaign fires at %s", logf.Name(), firing.Format(time.TimeOnly))
+	dieWithParent(child)
 	if err := child.Start(); err != nil {
 		return err
 	}

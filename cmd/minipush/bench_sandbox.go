@@ -121,6 +121,7 @@ func startProcessWeChat(bin string, opts sandbox.Options) (*processWeChat, error
 	// Its first line names its URL: "minipush sandbox: fake WeChat at URL (...)".
 	line := make(chan string, 1)
 	cmd.Stdout = &firstLine{c: line}
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s sandbox: %w", bin, err)
 	}

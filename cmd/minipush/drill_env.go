@@ -174,6 +174,7 @@ func (e *drillEnv) start(n int) (*drillInstance, error) {
 	cmd.Env = append(os.Environ(), "MINIPUSH_SECRET_KEY="+base64.StdEncoding.EncodeToString(e.key), "MINIPUSH_DB="+e.dsn,
 		"MINIPUSH_NO_MIGRATE=true")
 	cmd.Stdout, cmd.Stderr = f, f
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, err
