@@ -21,6 +21,7 @@ var drillBinary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	drillBinDir = dir
 	bin := filepath.Join(dir, "minipush")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	var out bytes.Buffer
@@ -30,6 +31,18 @@ var drillBinary = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
+
+// TestMain removes the drills' binary once every test has run: a test's
+// cleanup removing it broke the tests after it (and -count=2).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if drillBinDir != "" {
+		_ = os.RemoveAll(drillBinDir)
+	}
+	os.Exit(code)
+}
+
+var drillBinDir string // made by drillBinary; TestMain removes it
 
 type buildError struct {
 	err error
@@ -56,7 +69,6 @@ func TestDrillsShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(bin)) })
 	names := drillSets["drills"]
 	type result struct {
 		rep *drillReport
