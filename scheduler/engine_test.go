@@ -239,6 +239,44 @@ func TestOutcomeUnknownSettledByEvent(t *testing.T) {
 	})
 }
 
+// A send cut after the request left but before WeChat did anything with it
+// is unknown too: nobody here can tell it from one WeChat took, so it is
+// never resent and its credit stays spent; no sent event ever comes.
+func TestOutcomeUnknownNeverAtWeChat(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
+		h := newHarness(t, db, dsn)
+		users := h.seedUsers("u", 5, h.tpl, 2, 2, nil) // a blind resend would be accepted: it must not happen
+		h.enqueue(users, h.tpl, goodData)
+		if err := h.sb.SetFaults(testAppID, sandbox.Faults{CutBeforeCountRate: 1}); err != nil {
+			t.Fatal(err)
+		}
+		h.engine(context.Background(), nil)
+		h.waitFor("the unknown deliveries", func() bool { return h.statuses()[models.DeliveryUnknown] == 5 })
+		time.Sleep(500 * time.Millisecond) // 25 polls, 5 maintenance and 10 settle passes: room for a resend
+		if st := h.statuses(); st[models.DeliveryUnknown] != 5 || len(st) != 1 {
+			t.Fatalf("statuses %v, want 5 unknown", st)
+		}
+		if cuts := h.sb.Stats().CutsInjected; cuts != 5 || h.sb.TotalAccepted() != 0 {
+			t.Fatalf("WeChat saw %d sends and accepted %d: want each delivery called once, none accepted", cuts, h.sb.TotalAccepted())
+		}
+		for _, u := range users {
+			d := deliveryOf(t, db, u, h.tpl.ID)
+			if d.Attempts != 1 || d.MsgID != nil || d.Reason != models.ReasonOutcomeUnknown || !d.CreditSpent {
+				t.Errorf("%s: attempts %d msgid %v reason %s credit spent %v", u.OpenID, d.Attempts, d.MsgID, d.Reason, d.CreditSpent)
+			}
+		}
+		var left int64
+		if err := db.Raw("SELECT SUM(credits) FROM subscriptions WHERE template_id = ?", h.tpl.ID).Scan(&left).Error; err != nil {
+			t.Fatal(err)
+		}
+		if left != 5 {
+			t.Errorf("%d credits left, want 5 (one of each user's 2 spent)", left)
+		}
+		h.checkCredits(h.tpl) // spent 5, accepted 0, 5 unknown that WeChat never had
+		h.checkCounters()
+	})
+}
+
 // 43108: sends to one user are serialised; two messages for the same user
 // both arrive, one at a time.
 func TestOneSendPerUserInFlight(t *testing.T) {

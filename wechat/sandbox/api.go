@@ -158,6 +158,11 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := a.faults.Load()
+	if f != nil && f.CutBeforeCountRate > 0 && rand.Float64() < f.CutBeforeCountRate {
+		// Lost on WeChat's side before it did anything with it.
+		s.injectedDrops.Add(1)
+		panic(http.ErrAbortHandler)
+	}
 	if f != nil && f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
 		s.injectedErrors.Add(1)
 		s.writeErr(w, wechat.CodeBusy, "system error")

@@ -172,6 +172,7 @@ type Stats struct {
 	// What sends were answered because of faults or limits.
 	ErrorsInjected   int64 `json:"errors_injected"`   // -1 (Faults.ErrorRate)
 	TimeoutsInjected int64 `json:"timeouts_injected"` // counted, then cut (Faults.TimeoutAfterCountRate)
+	CutsInjected     int64 `json:"cuts_injected"`     // cut before anything was counted (Faults.CutBeforeCountRate)
 	QuotaRefused     int64 `json:"quota_refused"`     // 45009
 	TokenRefused     int64 `json:"token_refused"`     // 40001 or 42001
 }
@@ -191,6 +192,7 @@ func (s *Server) Stats() Stats {
 
 		ErrorsInjected:   s.injectedErrors.Load(),
 		TimeoutsInjected: s.injectedCuts.Load(),
+		CutsInjected:     s.injectedDrops.Load(),
 		QuotaRefused:     s.refusedQuota.Load(),
 		TokenRefused:     s.refusedToken.Load(),
 	}

@@ -11,7 +11,7 @@ func (s *Server) SetFaults(appid string, f Faults) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range []float64{f.ErrorRate, f.TimeoutAfterCountRate, f.SentEventFailRate} {
+	for _, r := range []float64{f.ErrorRate, f.TimeoutAfterCountRate, f.CutBeforeCountRate, f.SentEventFailRate} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("sandbox: rate %v: want 0..1", r)
 		}

@@ -15,6 +15,7 @@ type faultsJSON struct {
 	ErrorRate             float64 `json:"error_rate"`
 	LatencyMS             int64   `json:"latency_ms"`
 	TimeoutAfterCountRate float64 `json:"timeout_after_count_rate"`
+	CutBeforeCountRate    float64 `json:"cut_before_count_rate"`
 	DailyQuota            int64   `json:"daily_quota"`
 	SentEventFailRate     float64 `json:"sent_event_fail_rate"`
 	PushRepeatRate        float64 `json:"push_repeat_rate"`
@@ -24,13 +25,15 @@ type faultsJSON struct {
 
 func toFaultsJSON(f Faults) faultsJSON {
 	return faultsJSON{ErrorRate: f.ErrorRate, LatencyMS: f.Latency.Milliseconds(), TimeoutAfterCountRate: f.TimeoutAfterCountRate,
-		DailyQuota: f.DailyQuota, SentEventFailRate: f.SentEventFailRate, PushRepeatRate: f.PushRepeatRate, PushRepeats: f.PushRepeats,
+		CutBeforeCountRate: f.CutBeforeCountRate,
+		DailyQuota:         f.DailyQuota, SentEventFailRate: f.SentEventFailRate, PushRepeatRate: f.PushRepeatRate, PushRepeats: f.PushRepeats,
 		PushJitterMS: f.PushJitter.Milliseconds()}
 }
 
 func (fj faultsJSON) faults() Faults {
 	return Faults{ErrorRate: fj.ErrorRate, Latency: time.Duration(fj.LatencyMS) * time.Millisecond, TimeoutAfterCountRate: fj.TimeoutAfterCountRate,
-		DailyQuota: fj.DailyQuota, SentEventFailRate: fj.SentEventFailRate, PushRepeatRate: fj.PushRepeatRate, PushRepeats: fj.PushRepeats,
+		CutBeforeCountRate: fj.CutBeforeCountRate,
+		DailyQuota:         fj.DailyQuota, SentEventFailRate: fj.SentEventFailRate, PushRepeatRate: fj.PushRepeatRate, PushRepeats: fj.PushRepeats,
 		PushJitter: time.Duration(fj.PushJitterMS) * time.Millisecond}
 }
 

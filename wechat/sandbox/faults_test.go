@@ -117,17 +117,29 @@ func TestFaultStatsCountWhatWasInjected(t *testing.T) {
 	token := e.stable(false).AccessToken
 	must(t, e.sb.SetFaults(appID, sandbox.Faults{ErrorRate: 1}))
 	wantErr(t, e.send(token, body), wechat.CodeBusy, "system error")
-	must(t, e.sb.SetFaults(appID, sandbox.Faults{TimeoutAfterCountRate: 1}))
-	req, _ := http.NewRequest("POST", e.url+wechat.PathSend+"?access_token="+token,
-		strings.NewReader(`{"touser":"o1","template_id":"`+tpl+`","data":{"thing1":{"value":"x"}}}`))
-	if res, err := http.DefaultClient.Do(req); err == nil {
-		res.Body.Close()
-		t.Fatalf("a cut send answered HTTP %d", res.StatusCode)
+	cutSend := func() {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.url+wechat.PathSend+"?access_token="+token,
+			strings.NewReader(`{"touser":"o1","template_id":"`+tpl+`","data":{"thing1":{"value":"x"}}}`))
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+			t.Fatalf("a cut send answered HTTP %d", res.StatusCode)
+		}
 	}
+	must(t, e.sb.SetFaults(appID, sandbox.Faults{CutBeforeCountRate: 1}))
+	cutSend()
+	if n := e.sb.Count(appID, "o1", tpl); n != 0 {
+		t.Fatalf("a send cut before counting counted %d messages", n)
+	}
+	must(t, e.sb.SetFaults(appID, sandbox.Faults{TimeoutAfterCountRate: 1}))
+	cutSend()
 	must(t, e.sb.SetFaults(appID, sandbox.Faults{DailyQuota: 1}))
 	wantErr(t, e.send(token, body), wechat.CodeDailyQuota, "reach max api daily quota limit")
 	st := e.sb.Stats()
-	if st.ErrorsInjected != 1 || st.TimeoutsInjected != 1 || st.QuotaRefused != 1 || st.TokenRefused != 0 || st.Accepted != 1 {
-		t.Fatalf("stats %+v, want 1 error, 1 cut, 1 quota refusal, 1 accepted", st)
+	if st.ErrorsInjected != 1 || st.CutsInjected != 1 || st.TimeoutsInjected != 1 || st.QuotaRefused != 1 || st.TokenRefused != 0 || st.Accepted != 1 {
+		t.Fatalf("stats %+v, want 1 error, 1 cut before counting, 1 cut after, 1 quota refusal, 1 accepted", st)
+	}
+	if n := e.sb.Count(appID, "o1", tpl); n != 1 {
+		t.Fatalf("%d messages counted, want the one cut after counting", n)
 	}
 }

@@ -49,6 +49,11 @@ type Faults struct {
 	// then cut without an answer: the client sees a timeout/reset after
 	// writing its request, an outcome-unknown send.
 	TimeoutAfterCountRate float64 `json:"timeout_after_count_rate"`
+	// CutBeforeCountRate is the share of sends (0..1) whose connection is
+	// cut once the request has arrived, before anything is checked or
+	// counted: the client sees a reset after writing its request (an
+	// outcome-unknown send), and no message, credit or push exists.
+	CutBeforeCountRate float64 `json:"cut_before_count_rate"`
 	// DailyQuota replaces the app's daily send quota (45009 beyond it);
 	// 0 keeps Options.DailyQuota.
 	DailyQuota int64 `json:"daily_quota"`
