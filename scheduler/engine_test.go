@@ -212,17 +212,26 @@ func TestTransientRetries(t *testing.T) {
 	})
 }
 
+// startCut queues one message for each of n users who hold 2 credits
+// here and at WeChat (a blind resend would be accepted: it must not
+// happen) and starts an engine against a sandbox that cuts sends as f says.
+func startCut(t *testing.T, db *gorm.DB, dsn string, n int, f sandbox.Faults) (*harness, []models.User) {
+	t.Helper()
+	h := newHarness(t, db, dsn)
+	users := h.seedUsers("u", n, h.tpl, 2, 2, nil)
+	h.enqueue(users, h.tpl, goodData)
+	if err := h.sb.SetFaults(testAppID, f); err != nil {
+		t.Fatal(err)
+	}
+	h.engine(context.Background(), nil)
+	return h, users
+}
+
 // A send whose answer never comes back is unknown, never resent, and the
 // sent event settles it by user + template + time.
 func TestOutcomeUnknownSettledByEvent(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
-		h := newHarness(t, db, dsn)
-		users := h.seedUsers("u", 10, h.tpl, 2, 2, nil) // a blind resend would be accepted: it must not happen
-		h.enqueue(users, h.tpl, goodData)
-		if err := h.sb.SetFaults(testAppID, sandbox.Faults{TimeoutAfterCountRate: 1}); err != nil {
-			t.Fatal(err)
-		}
-		h.engine(context.Background(), nil)
+		h, users := startCut(t, db, dsn, 10, sandbox.Faults{TimeoutAfterCountRate: 1})
 		h.waitFor("the sent events", func() bool { return h.statuses()[models.DeliveryDelivered] == 10 })
 		st := h.settledAll()
 		if st[models.DeliveryDelivered] != 10 {
@@ -244,13 +253,7 @@ func TestOutcomeUnknownSettledByEvent(t *testing.T) {
 // never resent and its credit stays spent; no sent event ever comes.
 func TestOutcomeUnknownNeverAtWeChat(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, dsn string) {
-		h := newHarness(t, db, dsn)
-		users := h.seedUsers("u", 5, h.tpl, 2, 2, nil) // a blind resend would be accepted: it must not happen
-		h.enqueue(users, h.tpl, goodData)
-		if err := h.sb.SetFaults(testAppID, sandbox.Faults{CutBeforeCountRate: 1}); err != nil {
-			t.Fatal(err)
-		}
-		h.engine(context.Background(), nil)
+		h, users := startCut(t, db, dsn, 5, sandbox.Faults{CutBeforeCountRate: 1})
 		h.waitFor("the unknown deliveries", func() bool { return h.statuses()[models.DeliveryUnknown] == 5 })
 		time.Sleep(500 * time.Millisecond) // 25 polls, 5 maintenance and 10 settle passes: room for a resend
 		if st := h.statuses(); st[models.DeliveryUnknown] != 5 || len(st) != 1 {
