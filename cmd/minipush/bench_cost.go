@@ -50,8 +50,12 @@ type benchCost struct {
 	// StatementsPerMsg: statements this process sent (counted by a GORM
 	// callback: transactions' BEGIN and COMMIT are not included).
 	StatementsPerMsg float64 `json:"statements_per_msg"`
-	// CommitsPerMsg: transactions committed (MariaDB USER_STATISTICS; -1
-	// when unavailable).
+	// CommitsPerMsg: commits as MariaDB's USER_STATISTICS counts them
+	// (commit_transactions): every statement that touches a table counts
+	// one, inside a transaction too, and its COMMIT another (3 autocommit
+	// SELECTs, 1 autocommit UPDATE and BEGIN; SELECT; UPDATE; COMMIT
+	// counted 7 on 10.11): more a count of statements than of
+	// transactions. -1 when unavailable.
 	CommitsPerMsg float64 `json:"commits_per_msg"`
 	// RowsWrittenPerMsg: rows the statements reported changed (inserted,
 	// updated, deleted; on MySQL an upsert that updates counts 2).
