@@ -300,15 +300,66 @@ func NextFirings(expr string, loc *time.Location, after time.Time, end *time.Tim
 		return nil, err
 	}
 	var out []time.Time
-	t := after.In(loc)
+	t := after
 	for len(out) < n {
-		t = s.Next(t)
+		t = nextFiring(s, loc, t)
 		if t.IsZero() || (end != nil && t.After(*end)) {
 			break
 		}
 		out = append(out, t.UTC())
 	}
 	return out, nil
+}
+
+// nextFiring is the schedule's first firing in loc strictly after after.
+//
+// Where daylight saving time moves the clock, a schedule at fixed hours
+// ("30 1 * * *") fires once for each time on the wall clock, as people
+// read it: an hour the clock repeats (autumn) fires at its first
+// occurrence only, not twice — twice would send a daily campaign twice
+// that day; an hour the clock skips (spring) fires once the clock has
+// jumped, late by the length of the jump (02:30 becomes 03:30), instead
+// of not at all. A schedule that fires every hour (hour field *) or on an
+// interval (@every) keeps to real time, as robfig/cron computes it.
+func nextFiring(s cron.Schedule, loc *time.Location, after time.Time) time.Time {
+	spec, ok := s.(*cron.SpecSchedule)
+	if !ok || spec.Hour&(1<<24-1) == 1<<24-1 {
+		return s.Next(after.In(loc))
+	}
+	w := wallClock(after.In(loc))
+	for {
+		w = spec.Next(w) // in UTC: a clock that never jumps
+		if w.IsZero() {
+			return w
+		}
+		if t := atWallClock(w, loc); t.After(after) {
+			return t
+		}
+		// The first occurrence of a repeated hour, already past.
+	}
+}
+
+// wallClock is t's date and time of day, read as UTC.
+func wallClock(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.UTC)
+}
+
+// atWallClock is the first instant loc's clock shows w (a wall clock read
+// as UTC); when loc's clock skips w, w late by the jump.
+func atWallClock(w time.Time, loc *time.Location) time.Time {
+	t := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, loc)
+	if !wallClock(t.In(loc)).Equal(w) {
+		// Skipped: read w with the offset in force before the jump (no
+		// zone jumps more than 2 hours, nor twice within 3).
+		_, before := t.Add(-3 * time.Hour).Zone()
+		return w.Add(-time.Duration(before) * time.Second)
+	}
+	for _, d := range []time.Duration{2 * time.Hour, time.Hour, 30 * time.Minute} {
+		if e := t.Add(-d); wallClock(e.In(loc)).Equal(w) {
+			return e // a repeated hour: its first occurrence
+		}
+	}
+	return t
 }
 
 // NextFiring is the campaign's first firing strictly after t (nil: none).

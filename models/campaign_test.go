@@ -362,6 +362,10 @@ func TestCronFiringsInTimeZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// 09:30 on weekdays in New York, across the March DST change.
 	after := time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC) // Friday 10:00 EST
 	got, err := models.NextFirings("30 9 * * 1-5", ny, after, nil, 3)
@@ -381,6 +385,41 @@ func TestCronFiringsInTimeZone(t *testing.T) {
 	end := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 	if got, _ := models.NextFirings("30 9 * * 1-5", ny, after, &end, 5); len(got) != 1 {
 		t.Fatalf("with end date: %v", got)
+	}
+	utc := func(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, time.UTC) }
+	for _, c := range []struct {
+		name, expr string
+		loc        *time.Location
+		after      time.Time
+		want       []time.Time
+	}{
+		// 01:30 happens twice on 7 Nov 2027 (EDT, then EST): once only.
+		{"autumn, fixed time", "30 1 * * *", ny, utc(2027, 11, 6, 12, 0), []time.Time{utc(2027, 11, 7, 5, 30), utc(2027, 11, 8, 6, 30)}},
+		// The same from inside the repeated hour, after the first 01:30.
+		{"autumn, from the repeat", "30 1 * * *", ny, utc(2027, 11, 7, 6, 10), []time.Time{utc(2027, 11, 8, 6, 30)}},
+		// 02:30 does not exist on 14 Mar 2027: 03:30 EDT, late by the jump.
+		{"spring, fixed time", "30 2 * * *", ny, utc(2027, 3, 13, 12, 0), []time.Time{utc(2027, 3, 14, 7, 30), utc(2027, 3, 15, 6, 30)}},
+		// Two firings that meet after the jump fire once.
+		{"spring, two meet", "30 2,3 * * *", ny, utc(2027, 3, 14, 6, 0), []time.Time{utc(2027, 3, 14, 7, 30), utc(2027, 3, 15, 6, 30)}},
+		// Every hour keeps to real time: both 01:00s, no 02:00 in spring.
+		{"autumn, hourly", "0 * * * *", ny, utc(2027, 11, 7, 4, 30), []time.Time{utc(2027, 11, 7, 5, 0), utc(2027, 11, 7, 6, 0), utc(2027, 11, 7, 7, 0)}},
+		{"spring, hourly", "0 * * * *", ny, utc(2027, 3, 14, 5, 30), []time.Time{utc(2027, 3, 14, 6, 0), utc(2027, 3, 14, 7, 0), utc(2027, 3, 14, 8, 0)}},
+		{"no DST", "0 10 * * *", sh, utc(2027, 11, 6, 12, 0), []time.Time{utc(2027, 11, 7, 2, 0), utc(2027, 11, 8, 2, 0)}},
+	} {
+		got, err := models.NextFirings(c.expr, c.loc, c.after, nil, len(c.want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%s: firings %v, want %v", c.name, got, c.want)
+			continue
+		}
+		for i := range got {
+			if !got[i].Equal(c.want[i]) {
+				t.Errorf("%s: firings %v, want %v", c.name, got, c.want)
+				break
+			}
+		}
 	}
 	if _, err := models.ParseCron("61 * * * *"); err == nil {
 		t.Fatal("bad minute accepted")
