@@ -141,6 +141,11 @@ func (h *Campaigns) Unschedule(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !changed && cp.Status != models.CampaignDraft {
+		// Running, done or canceled: nothing to take back.
+		SetFlash(c, "error", T(c, "cmp.err_state"))
+		return Redirect(c, campaignURL(cp.ID, ""))
+	}
 	if changed {
 		if err := h.audit(c, "campaign.unschedule", cp, nil); err != nil {
 			return err

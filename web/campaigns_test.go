@@ -338,6 +338,13 @@ func TestCampaignPauseResumeCancelFromConsole(t *testing.T) {
 		if !strings.Contains(pr.doc(t).Find("[data-testid=skips]").Text(), "canceled") {
 			t.Fatalf("cancel not explained:\n%s", pr.body)
 		}
+		// A canceled campaign cannot go back to draft, and is not told it did.
+		wantRedirect(t, op.post(base+"/unschedule", nil), base)
+		flash := op.get(base).doc(t).Find("[data-testid=flash]").Text()
+		c2, _ := models.GetCampaign(context.Background(), db, c.ID)
+		if c2.Status != models.CampaignCanceled || !strings.Contains(flash, "does not allow") || auditCount(db, "campaign.unschedule") != 0 {
+			t.Fatalf("back to draft on a canceled campaign: status %s, flash %q, audits %d", c2.Status, flash, auditCount(db, "campaign.unschedule"))
+		}
 	})
 }
 
