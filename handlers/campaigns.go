@@ -210,7 +210,9 @@ func (h *Campaigns) Edit(c echo.Context) error {
 		return Redirect(c, campaignURL(cp.ID, ""))
 	}
 	f := formFromCampaign(cp)
-	return Render(c, http.StatusOK, h.page(c, cp.Name), views.CampaignForm(h.formData(c, t, a, &f, nil, cp.ID)))
+	d := h.formData(c, t, a, &f, nil, cp.ID)
+	d.Unschedules = scheduledNow(cp)
+	return Render(c, http.StatusOK, h.page(c, cp.Name), views.CampaignForm(d))
 }
 
 // Update saves the compose form; a scheduled campaign goes back to draft
@@ -233,8 +235,11 @@ func (h *Campaigns) Update(c echo.Context) error {
 		errs.Add("template", T(c, "cmp.template_deleted"))
 	}
 	if errs.Any() {
-		return Render(c, http.StatusUnprocessableEntity, h.page(c, cp.Name), views.CampaignForm(h.formData(c, t, a, &f, errs, cp.ID)))
+		d := h.formData(c, t, a, &f, errs, cp.ID)
+		d.Unschedules = scheduledNow(cp)
+		return Render(c, http.StatusUnprocessableEntity, h.page(c, cp.Name), views.CampaignForm(d))
 	}
+	wasScheduled := scheduledNow(cp)
 	listAud := cp.AudienceSpec()
 	f.apply(cp)
 	if f.AudienceKind == models.AudienceList { // keep what the upload recorded
@@ -256,8 +261,18 @@ func (h *Campaigns) Update(c echo.Context) error {
 	if err := models.Audit(ctx, h.DB, Actor(c), "campaign.update", "campaign", strconv.FormatInt(cp.ID, 10), detail); err != nil {
 		return err
 	}
-	SetFlash(c, "success", T(c, "cmp.saved", cp.Name))
+	if wasScheduled {
+		SetFlash(c, "success", T(c, "cmp.saved_unscheduled", cp.Name))
+	} else {
+		SetFlash(c, "success", T(c, "cmp.saved", cp.Name))
+	}
 	return Redirect(c, campaignURL(cp.ID, ""))
+}
+
+// scheduledNow: the campaign waits for a firing or for approval, which
+// saving an edit takes back (schedule it again).
+func scheduledNow(cp *models.Campaign) bool {
+	return cp.Status == models.CampaignScheduled || cp.Status == models.CampaignPending
 }
 
 // Check answers the compose form's live check (htmx): each keyword's

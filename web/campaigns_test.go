@@ -426,7 +426,18 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		if !strings.Contains(op.get("/campaigns?status=held").body, c.Name) {
 			t.Fatal("held filter misses it")
 		}
+		// Editing a scheduled campaign says, before and after, that saving
+		// takes it off its schedule.
+		if op.get(base+"/edit").doc(t).Find("[data-testid=edit-unschedules]").Length() != 1 {
+			t.Fatal("the edit form of a scheduled campaign does not say saving unschedules it")
+		}
 		wantRedirect(t, op.post(base, f), base)
+		if flash := op.get(base).doc(t).Find("[data-testid=flash]").Text(); !strings.Contains(flash, "back to draft") {
+			t.Fatalf("after saving a scheduled campaign: flash %q", flash)
+		}
+		if op.get(base+"/edit").doc(t).Find("[data-testid=edit-unschedules]").Length() != 0 {
+			t.Fatal("a draft's edit form says saving unschedules it")
+		}
 		c, _ = models.GetCampaign(context.Background(), db, c.ID)
 		if c.HeldReason != "" || c.Status != models.CampaignDraft {
 			t.Fatalf("after saving: held %q status %s", c.HeldReason, c.Status)

@@ -106,6 +106,8 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.invalid_value":        {"内容不符合此关键词的规则。", "The value breaks this keyword's rule."},
 	"cmp.save_draft":           {"保存草稿", "Save draft"},
 	"cmp.saved":                {"已保存活动“%s”。", "Campaign “%s” saved."},
+	"cmp.saved_unscheduled":    {"已保存活动“%s”，它已回到草稿：需再次排期才会发送。", "Campaign “%s” saved and back to draft: schedule it again for it to send."},
+	"cmp.edit_unschedules":     {"此活动已排期：保存修改后它会回到草稿、不再按时发送，需要再次排期。", "This campaign is scheduled: saving your changes takes it back to draft and off its schedule; schedule it again afterwards."},
 	"cmp.not_editable":         {"活动已开始发送，不能再修改；可以复制后修改。", "The campaign has started and can no longer be changed; clone it to change it."},
 	"cmp.template_deleted":     {"模板已被删除：请同步模板或复制活动后改用其他模板。", "The template is deleted: sync the templates, or clone the campaign onto another template."},
 
