@@ -180,7 +180,11 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 		}
 	case models.ScheduleCron:
 		if _, err := models.ParseCron(f.CronExpr); err != nil {
-			errs.Add("cron", T(c, "cmp.cron_invalid"))
+			if i, field := models.BadCronField(f.CronExpr); i >= 0 {
+				errs.Add("cron", T(c, "cmp.cron_bad_"+models.CronFields[i], field))
+			} else {
+				errs.Add("cron", T(c, "cmp.cron_invalid"))
+			}
 		}
 	default:
 		errs.Add("schedule", T(c, "cmp.invalid_choice"))

@@ -280,6 +280,28 @@ func ParseCron(expr string) (cron.Schedule, error) {
 	return cronParser.Parse(expr)
 }
 
+// CronFields names the five fields of a cron expression, in order.
+var CronFields = [5]string{"minute", "hour", "day", "month", "weekday"}
+
+// BadCronField says what is wrong with an expression ParseCron refused:
+// the index in CronFields and the text of the first field that does not
+// parse on its own, or -1 when the expression does not have five fields
+// (or each field parses alone).
+func BadCronField(expr string) (int, string) {
+	fs := strings.Fields(expr)
+	if len(fs) != len(CronFields) {
+		return -1, ""
+	}
+	for i, f := range fs {
+		probe := []string{"*", "*", "*", "*", "*"}
+		probe[i] = f
+		if _, err := cronParser.Parse(strings.Join(probe, " ")); err != nil {
+			return i, f
+		}
+	}
+	return -1, ""
+}
+
 // Location is the campaign's time zone (the account's by default).
 func (c *Campaign) Location() *time.Location {
 	if loc, err := time.LoadLocation(c.Timezone); err == nil && c.Timezone != "" {

@@ -424,6 +424,17 @@ func TestCronFiringsInTimeZone(t *testing.T) {
 	if _, err := models.ParseCron("61 * * * *"); err == nil {
 		t.Fatal("bad minute accepted")
 	}
+	for expr, want := range map[string]string{"61 9 * * *": "minute 61", "0 25 * * *": "hour 25", "0 9 32 * *": "day 32",
+		"0 9 * 13 *": "month 13", "0 9 * * 8": "weekday 8", "*/0 * * * *": "minute */0", "a b c d e": "minute a", "0 9 * *": " ", "@dayly": " "} {
+		i, field := models.BadCronField(expr)
+		got := " "
+		if i >= 0 {
+			got = models.CronFields[i] + " " + field
+		}
+		if got != want {
+			t.Errorf("BadCronField(%q) = %q, want %q", expr, got, want)
+		}
+	}
 	if _, err := models.ParseCron("CRON_TZ=UTC 0 9 * * *"); err == nil {
 		t.Fatal("zone in expression accepted")
 	}

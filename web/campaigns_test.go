@@ -370,6 +370,12 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		if r.doc(t).Find("[data-testid=error-cron]").Text() == "" {
 			t.Fatalf("no cron error:\n%.3000s", r.body)
 		}
+		f.Set("cron", "0 25 * * *") // five fields, one out of range: say which
+		r = op.post("/campaigns", f)
+		want(t, r, http.StatusUnprocessableEntity)
+		if e := r.doc(t).Find("[data-testid=error-cron]").Text(); !strings.Contains(e, "hour field “25”") {
+			t.Fatalf("cron error %q, want the hour field named", e)
+		}
 		f.Set("cron", "30 9 * * 1-5")
 		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
 		c := lastCampaign(t, db)
