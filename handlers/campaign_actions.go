@@ -303,8 +303,8 @@ func (h *Campaigns) TestSend(c echo.Context) error {
 		problem = T(c, "tpl.test_send_unavailable")
 	}
 	for _, o := range openids {
-		if len(o) > 64 {
-			problem = T(c, "tpl.test_send_too_long")
+		if problem == "" && !openIDPattern.MatchString(o) {
+			problem = T(c, "cmp.test_openid_invalid", o)
 		}
 	}
 	if problem != "" {

@@ -488,7 +488,9 @@ func (h *Templates) TestSend(c echo.Context) error {
 	case problem != "":
 	case openid == "":
 		problem = T(c, "tpl.test_send_openid")
-	case utf8.RuneCountInString(page) > 180 || utf8.RuneCountInString(openid) > 64:
+	case !openIDPattern.MatchString(openid):
+		problem = T(c, "api.err.invalid_openid")
+	case utf8.RuneCountInString(page) > 180:
 		problem = T(c, "tpl.test_send_too_long")
 	case t.Status == models.TemplateDeleted:
 		problem = T(c, "tpl.test_send_deleted")

@@ -515,6 +515,25 @@ func uploadList(t *testing.T, c *client, base, by, content string) int {
 }
 
 // Test send to listed openids, personalised for each, through the engine.
+// A template's test send to something that is not an openid is refused
+// before anything is queued or any user made.
+func TestTemplateTestSendRefusesBadOpenID(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db, withEngine(t))
+		boss := app.signedIn(mustStaff(t, db, "boss@example.com", models.RoleAdmin))
+		w := newCampaignWorld(t, boss, db, 1)
+		form := url.Values{"openid": {"bad id!"}, "kw.thing1": {"耳机"}, "kw.number2": {"2"}, "_csrf": {boss.csrf()}}
+		r := boss.do(http.MethodPost, "/templates/"+id(w.tpl.ID)+"/test-send", form, map[string]string{"HX-Request": "true"})
+		want(t, r, http.StatusUnprocessableEntity)
+		var users, deliveries int64
+		db.Model(&models.User{}).Where("openid = ?", "bad id!").Count(&users)
+		db.Model(&models.Delivery{}).Count(&deliveries)
+		if !strings.Contains(r.body, "An openid is 1 to 64 letters") || users != 0 || deliveries != 0 {
+			t.Fatalf("test send to %q: %d users, %d deliveries, answer:\n%s", "bad id!", users, deliveries, r.body)
+		}
+	})
+}
+
 func TestCampaignTestSend(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
 		app := newTestApp(t, db, withEngine(t))
@@ -527,6 +546,14 @@ func TestCampaignTestSend(t *testing.T) {
 		form := url.Values{"openids": {""}, "_csrf": {op.csrf()}}
 		r := op.do(http.MethodPost, "/campaigns/"+id(c.ID)+"/test-send", form, hx)
 		want(t, r, http.StatusUnprocessableEntity)
+		form.Set("openids", "o_user_000, <b>x</b>") // not an openid: nothing queued, no user made
+		r = op.do(http.MethodPost, "/campaigns/"+id(c.ID)+"/test-send", form, hx)
+		want(t, r, http.StatusUnprocessableEntity)
+		var made int64
+		db.Model(&models.User{}).Where("openid = ?", "<b>x</b>").Count(&made)
+		if !strings.Contains(r.body, "is not an openid") || made != 0 {
+			t.Fatalf("a test send to %q: %d users made, answer:\n%s", "<b>x</b>", made, r.body)
+		}
 		form.Set("openids", "o_user_000, o_user_001")
 		r = op.do(http.MethodPost, "/campaigns/"+id(c.ID)+"/test-send", form, hx)
 		want(t, r, http.StatusOK)

@@ -88,6 +88,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.run_at_invalid":       {"请填写有效的日期和时间。", "Enter a valid date and time."},
 	"cmp.cron":                 {"cron 表达式", "Cron expression"},
 	"cmp.cron_help":            {"5 个字段：分 时 日 月 星期，例如 0 9 * * 1-5 表示工作日 9:00。", "Five fields: minute hour day month weekday, e.g. 0 9 * * 1-5 is 09:00 on weekdays."},
+	"cmp.test_openid_invalid":  {"“%s”不是 openid：openid 须为 1 到 64 个字母、数字、_ 或 -。", "“%s” is not an openid: an openid is 1 to 64 letters, digits, _ or -."},
 	"cmp.cron_bad_minute":      {"分钟字段“%s”无效：分钟为 0–59（可用 * , - /）。", "The minute field “%s” is not valid: minutes are 0–59 (with * , - /)."},
 	"cmp.cron_bad_hour":        {"小时字段“%s”无效：小时为 0–23（可用 * , - /）。", "The hour field “%s” is not valid: hours are 0–23 (with * , - /)."},
 	"cmp.cron_bad_day":         {"日期字段“%s”无效：日期为 1–31（可用 * , - / ?）。", "The day field “%s” is not valid: days are 1–31 (with * , - / ?)."},
