@@ -2,13 +2,17 @@ package handlers
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -389,7 +393,32 @@ func ExplainWeChat(err error, lang string) string {
 	if errors.Is(err, models.ErrUnseal) {
 		return components.Translate(lang, "error.unseal")
 	}
-	return components.Translate(lang, "wechat.unreachable", err.Error())
+	return components.Translate(lang, "wechat.unreachable", components.Translate(lang, netProblem(err)))
+}
+
+// netProblem names, as a catalogue key, why a call to WeChat got no
+// answer: the Go error chain (URL, syscall, wrapped layers) is for the log,
+// not for the people reading the page.
+func netProblem(err error) string {
+	var re *wechat.RequestError
+	var dns *net.DNSError
+	var ne net.Error
+	var cert *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &re) && re.StatusCode != 0:
+		return "wechat.net.http"
+	case errors.As(err, &dns):
+		return "wechat.net.dns"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "wechat.net.refused"
+	case errors.As(err, &cert), errors.As(err, &unknownCA), errors.As(err, &hostname):
+		return "wechat.net.tls"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "wechat.net.timeout"
+	}
+	return "wechat.net.other"
 }
 
 // pushURL is the address WeChat should push an account's events to: the

@@ -112,6 +112,21 @@ func TestUxSyncSkipsAndNamesABadTemplate(t *testing.T) {
 		if !strings.Contains(flash, "无法连接微信接口") || strings.Contains(flash, "dial") || strings.Contains(flash, "connection refused") {
 			t.Errorf("unreachable WeChat: %q", flash)
 		}
+		// Test connection says why in words too (it showed Go's whole chain);
+		// without the token the sync left, it has to ask WeChat.
+		if err := db.Where("app_id = ?", a.AppID).Delete(&models.AccessToken{}).Error; err != nil {
+			t.Fatal(err)
+		}
+		r = c.do(http.MethodPost, "/settings/apps/"+id(a.ID)+"/test", url.Values{}, map[string]string{"HX-Request": "true", "X-CSRF-Token": c.csrf()})
+		flash = r.doc(t).Find(`[data-testid=flash]`).Text()
+		if !strings.Contains(flash, "无法连接微信接口：连接被拒绝") {
+			t.Errorf("test connection to an unreachable WeChat: %q", flash)
+		}
+		for _, bad := range []string{"dial", "127.0.0.1", "stable_token", "wechat:", "refused."} {
+			if strings.Contains(flash, bad) {
+				t.Errorf("test connection says %q: %q", bad, flash)
+			}
+		}
 	})
 }
 

@@ -247,6 +247,12 @@ var shellCatalog = map[string][2]string{
 	// WeChat answers
 	"wechat.error":       {"微信返回 %s", "WeChat %s"}, // wechat.Explain: "43101：…" / "43101: …"
 	"wechat.unreachable": {"无法连接微信接口：%s。请检查 API 地址和网络。", "Could not reach the WeChat API: %s. Check the API base URL and the network."},
+	"wechat.net.http":    {"对方返回了 HTTP 错误", "the server answered with an HTTP error"},
+	"wechat.net.dns":     {"域名无法解析", "its host name could not be resolved"},
+	"wechat.net.refused": {"连接被拒绝", "the connection was refused"},
+	"wechat.net.tls":     {"TLS 证书校验失败", "its TLS certificate could not be verified"},
+	"wechat.net.timeout": {"在时限内没有应答", "no answer within the time limit"},
+	"wechat.net.other":   {"连接失败", "the connection failed"},
 
 	// Templates
 	"tpl.account":               {"小程序", "Account"},
