@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -197,12 +198,33 @@ func jsonError(err error) error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return apiErr(http.StatusBadRequest, "bad_json", "", "empty or cut-off body")
 	case errors.As(err, &te):
-		return apiErr(http.StatusUnprocessableEntity, "wrong_type", te.Field, "got "+te.Value+", want "+te.Type.String())
+		return apiErr(http.StatusUnprocessableEntity, "wrong_type", te.Field, "got "+te.Value+", want "+jsonType(te.Type))
 	}
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return apiErr(http.StatusUnprocessableEntity, "unknown_field", strings.Trim(f, `"`))
 	}
 	return apiErr(http.StatusBadRequest, "bad_json", "", "not valid JSON")
+}
+
+// jsonType names a Go type as the JSON a client should send for it (the
+// Go type is ours, not the client's).
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return "another type"
 }
 
 // OpenAPI serves the API's description.

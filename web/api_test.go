@@ -125,6 +125,13 @@ func TestAPIAuthErrorsAndLimits(t *testing.T) {
 		// Unknown fields, wrong types, bad JSON, trailing data, not JSON, too big.
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"unionid":"u1","nickname":"x"}`), 422, "unknown_field", "nickname")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"tags":"vip"}`), 422, "wrong_type", "tags")
+		// The message names JSON types, never our Go ones.
+		for body, msg := range map[string]string{`{"tags":"vip"}`: "got string, want array", `[1]`: "got array, want object"} {
+			r := callAPI(t, app, "PUT", "/users/o_alice", key, body)
+			if !strings.Contains(r.body, msg) || strings.Contains(r.body, "handlers.") || strings.Contains(r.body, "[]string") {
+				t.Fatalf("%s: %s", body, r.body)
+			}
+		}
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"unionid":`), 400, "bad_json", "")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{} {}`), 400, "bad_json", "")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"attributes":[1]}`), 422, "not_an_object", "attributes")
