@@ -339,10 +339,12 @@ func (h *Campaigns) detail(c echo.Context, cp *models.Campaign, t *models.Templa
 	if cp.EndAt != nil {
 		d.EndAt = cp.EndAt.In(cp.Location()).Format("2006-01-02 15:04") + " " + cp.Timezone
 	}
-	if cp.ScheduleKind == models.ScheduleCron {
+	// A canceled or completed campaign fires no more: no firings to list.
+	if cp.ScheduleKind == models.ScheduleCron && cp.Status != models.CampaignCanceled && cp.Status != models.CampaignCompleted {
 		firings, _ := models.NextFirings(cp.CronExpr, cp.Location(), h.Now(), cp.EndAt, 5)
 		for _, f := range firings {
-			d.Firings = append(d.Firings, f.In(cp.Location()).Format("2006-01-02 15:04 Mon")+" "+cp.Timezone)
+			lt := f.In(cp.Location())
+			d.Firings = append(d.Firings, lt.Format("2006-01-02 15:04")+" "+T(c, "cron.dow."+strconv.Itoa(int(lt.Weekday())))+" "+cp.Timezone)
 		}
 	}
 	if s := CurrentStaff(c); s != nil && cp.Status == models.CampaignPending {

@@ -393,6 +393,9 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		if s := op.get(base).doc(t).Find("[data-testid=schedule]").Text(); !strings.Contains(s, "每周一至周五 09:30") {
 			t.Fatalf("zh schedule %q", s)
 		}
+		if s := op.get(base).doc(t).Find("[data-testid=firings] li").First().Text(); !strings.Contains(s, "周") || strings.ContainsAny(s, "MTWF") {
+			t.Fatalf("zh firing %q: the weekday should be in Chinese", s)
+		}
 		setLang(t, db, op, "en")
 
 		wantRedirect(t, op.post(base+"/schedule", nil), base)
@@ -447,6 +450,11 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		c, _ = models.GetCampaign(context.Background(), db, c.ID)
 		if c.HeldReason != "" || c.Status != models.CampaignDraft {
 			t.Fatalf("after saving: held %q status %s", c.HeldReason, c.Status)
+		}
+		// Canceled, it lists no more firings.
+		wantRedirect(t, op.post(base+"/cancel", nil), base)
+		if n := op.get(base).doc(t).Find("[data-testid=firings] li").Length(); n != 0 {
+			t.Fatalf("a canceled campaign lists %d firings", n)
 		}
 	})
 }
