@@ -71,7 +71,12 @@ func (h *Deliveries) filter(c echo.Context) (models.DeliveryFilter, views.Delive
 		}
 		t, err := time.ParseInLocation("2006-01-02T15:04", s, h.Location)
 		if err != nil {
+			// A date alone (a hand-written or exported link) means the
+			// whole day: "to" is its end, so from=D&to=D is that day.
 			t, err = time.ParseInLocation("2006-01-02", s, h.Location)
+			if err == nil && field == "to" {
+				t = t.AddDate(0, 0, 1)
+			}
 		}
 		if err != nil {
 			v.Errors[field] = T(c, "deliveries.time_invalid")

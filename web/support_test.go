@@ -299,6 +299,14 @@ func TestDeliveriesFilterPagesAndExport(t *testing.T) {
 		if r.doc(t).Find(`[data-testid="error-errcode"]`).Length() != 1 {
 			t.Fatal("a bad errcode filter is not explained")
 		}
+		// A date alone is the whole day: from=D&to=D lists that day's rows.
+		sh, _ := time.LoadLocation("Asia/Shanghai")
+		if day, last := now.In(sh).Format("2006-01-02"), now.Add(2*time.Minute).In(sh).Format("2006-01-02"); day == last {
+			rows = testids(sup.get("/deliveries?status=failed&from="+day+"&to="+day).doc(t), `[data-testid^="delivery-row-"]`)
+			if len(rows) != 3 {
+				t.Fatalf("from=to=%s: %d rows, want the day's 3", day, len(rows))
+			}
+		}
 		// Keyset pages over all 58.
 		r = sup.get("/deliveries?app=" + id(f.a.ID))
 		p1 := testids(r.doc(t), `[data-testid^="delivery-row-"]`)
