@@ -66,6 +66,10 @@ func CurrentAPIKey(c echo.Context) (*models.APIKey, *models.App) {
 
 // apiLang is the language of API error messages: Chinese when the caller
 // asks for it, English otherwise.
+// APILang is the language of API answers: Chinese when Accept-Language
+// starts with zh, else English.
+func APILang(c echo.Context) string { return apiLang(c) }
+
 func apiLang(c echo.Context) string {
 	if strings.HasPrefix(strings.ToLower(c.Request().Header.Get("Accept-Language")), "zh") {
 		return "zh"

@@ -138,6 +138,13 @@ func TestAPIAuthErrorsAndLimits(t *testing.T) {
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{}`, "Content-Type", "text/plain"), 415, "unsupported_media_type", "")
 		big := `{"attributes":{"x":"` + strings.Repeat("a", 1100<<10) + `"}}`
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, big), 413, "body_too_large", "")
+		// Over the server-wide 2 MiB (answered before the API's own handler):
+		// the same shape and words, in the client's language.
+		huge := callAPI(t, app, "PUT", "/users/o_alice", key, `{"attributes":{"x":"`+strings.Repeat("a", 3<<20)+`"}}`, "Accept-Language", "zh-CN")
+		wantAPIError(t, huge, 413, "body_too_large", "")
+		if !strings.Contains(huge.body, "请求体太大") || strings.Contains(huge.body, `"status"`) {
+			t.Fatalf("a 3 MiB body: %s", huge.body)
+		}
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o%20bad", key, `{}`), 422, "invalid_openid", "openid")
 		// Chinese on request.
 		r := callAPI(t, app, "GET", "/users/o_alice", key, "", "Accept-Language", "zh-CN")

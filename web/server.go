@@ -19,6 +19,7 @@ import (
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/static"
 	"github.com/minipush/minipush/views"
+	"github.com/minipush/minipush/views/components"
 )
 
 // Deps is everything the server is built from.
@@ -242,7 +243,19 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if code >= 500 {
 		s.log.Error("request failed", "err", err, "path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") || strings.HasPrefix(c.Request().URL.Path, "/wx/") || c.Request().URL.Path == "/metrics" ||
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		// What the API group's own handler did not answer (no route, a body
+		// over the server-wide limit): the same shape and words as its errors.
+		apiCode := apiStatusCode(code)
+		var args []any
+		if code >= 500 {
+			args = []any{c.Response().Header().Get(echo.HeaderXRequestID)}
+		}
+		msg := components.Translate(handlers.APILang(c), "api.err."+apiCode, args...)
+		_ = c.JSON(code, map[string]any{"error": map[string]any{"code": apiCode, "message": msg}})
+		return
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/wx/") || c.Request().URL.Path == "/metrics" ||
 		strings.HasPrefix(c.Request().URL.Path, "/healthz") || strings.HasPrefix(c.Request().URL.Path, "/readyz") {
 		msg := http.StatusText(code)
 		if he != nil && code < 500 {
