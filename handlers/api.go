@@ -66,10 +66,6 @@ func CurrentAPIKey(c echo.Context) (*models.APIKey, *models.App) {
 
 // apiLang is the language of API error messages: Chinese when the caller
 // asks for it, English otherwise.
-// APILang is the language of API answers: Chinese when Accept-Language
-// starts with zh, else English.
-func APILang(c echo.Context) string { return apiLang(c) }
-
 func apiLang(c echo.Context) string {
 	if strings.HasPrefix(strings.ToLower(c.Request().Header.Get("Accept-Language")), "zh") {
 		return "zh"
@@ -94,14 +90,26 @@ func (h *API) writeError(c echo.Context, err error) error {
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &he):
-		ae = &APIError{Status: he.Code, Code: statusCode(he.Code)}
+		ae = StatusError(he.Code)
 	default:
-		ae = &APIError{Status: http.StatusInternalServerError, Code: "internal_error"}
+		ae = StatusError(http.StatusInternalServerError)
 	}
 	if ae.Status >= 500 {
-		rid := c.Response().Header().Get(echo.HeaderXRequestID)
-		h.Log.Error("api request failed", "err", err, "path", c.Request().URL.Path, "request_id", rid)
-		ae.Args = []any{rid}
+		h.Log.Error("api request failed", "err", err, "path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	}
+	return WriteAPIError(c, ae)
+}
+
+// StatusError is the API error of an HTTP status the framework answers.
+func StatusError(status int) *APIError { return &APIError{Status: status, Code: statusCode(status)} }
+
+// WriteAPIError answers ae in the API's shape, {"error":{code, message,
+// field}}, in the caller's language; a 5xx names the request id. The
+// server's error handler uses it too, for what never reached the API group
+// (no route, a body over the server-wide limit).
+func WriteAPIError(c echo.Context, ae *APIError) error {
+	if ae.Status >= 500 {
+		ae.Args = []any{c.Response().Header().Get(echo.HeaderXRequestID)}
 	}
 	msg := ae.Message
 	if msg == "" {

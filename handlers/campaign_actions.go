@@ -141,15 +141,14 @@ func (h *Campaigns) Unschedule(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !changed && cp.Status != models.CampaignDraft {
-		// Running, done or canceled: nothing to take back.
-		SetFlash(c, "error", T(c, "cmp.err_state"))
-		return Redirect(c, campaignURL(cp.ID, ""))
-	}
-	if changed {
+	switch {
+	case changed:
 		if err := h.audit(c, "campaign.unschedule", cp, nil); err != nil {
 			return err
 		}
+	case cp.Status != models.CampaignDraft: // running, done or canceled: nothing to take back
+		SetFlash(c, "error", T(c, "cmp.err_state"))
+		return Redirect(c, campaignURL(cp.ID, ""))
 	}
 	SetFlash(c, "success", T(c, "cmp.flash_draft"))
 	return Redirect(c, campaignURL(cp.ID, ""))

@@ -260,15 +260,16 @@ func (f *campaignForm) auditDetail(a *models.App) map[string]any {
 		"schedule": f.ScheduleKind, "run_at": f.RunAt, "cron": f.CronExpr, "timezone": f.Timezone}
 }
 
-func (h *Campaigns) formData(c echo.Context, t *models.Template, a *models.App, f *campaignForm, errs Errors, id int64) views.CampaignFormData {
+func (h *Campaigns) formData(c echo.Context, t *models.Template, a *models.App, f *campaignForm, errs Errors, cp *models.Campaign) views.CampaignFormData {
 	for len(f.Conds) < maxConds {
 		f.Conds = append(f.Conds, models.Cond{})
 	}
+	var id int64
 	action := "/campaigns"
-	if id != 0 {
-		action = campaignURL(id, "")
+	if cp != nil { // editing
+		id, action = cp.ID, campaignURL(cp.ID, "")
 	}
-	return views.CampaignFormData{ID: id, Action: action, AppName: a.Name, TemplateID: t.ID, TemplateTitle: t.Title,
+	return views.CampaignFormData{ID: id, Action: action, Unschedules: cp != nil && scheduledNow(cp), AppName: a.Name, TemplateID: t.ID, TemplateTitle: t.Title,
 		Name: f.Name, Page: f.Page, MPState: f.MPState, Lang: f.Lang, Audience: f.AudienceKind, Tags: f.Tags, Conds: condViews(f.Conds),
 		Schedule: f.ScheduleKind, RunAt: f.RunAt, Cron: f.CronExpr, Timezone: f.Timezone, Misfire: f.Misfire, EndAt: f.EndAt,
 		AutoPause: f.AutoStop, AutoWindow: f.AutoWindow, Keywords: h.keywordRows(c, t, f, errs, nil), Errors: errs}

@@ -127,7 +127,7 @@ func (h *Campaigns) New(c echo.Context) error {
 	}
 	f := campaignForm{Name: t.Title, TemplateID: t.ID, AudienceKind: models.AudienceSubscribed, ScheduleKind: models.ScheduleNow,
 		Timezone: a.Timezone, Misfire: models.MisfireSkip, Values: map[string]models.Value{}}
-	return Render(c, http.StatusOK, h.page(c, T(c, "cmp.new")), views.CampaignForm(h.formData(c, t, a, &f, nil, 0)))
+	return Render(c, http.StatusOK, h.page(c, T(c, "cmp.new")), views.CampaignForm(h.formData(c, t, a, &f, nil, nil)))
 }
 
 func (h *Campaigns) templateOptions(ctx context.Context) ([]components.Option, error) {
@@ -184,7 +184,7 @@ func (h *Campaigns) Create(c echo.Context) error {
 	}
 	errs := f.validate(c, t)
 	if errs.Any() {
-		return Render(c, http.StatusUnprocessableEntity, h.page(c, T(c, "cmp.new")), views.CampaignForm(h.formData(c, t, a, &f, errs, 0)))
+		return Render(c, http.StatusUnprocessableEntity, h.page(c, T(c, "cmp.new")), views.CampaignForm(h.formData(c, t, a, &f, errs, nil)))
 	}
 	staff := CurrentStaff(c).ID
 	cp := &models.Campaign{AppID: a.ID, TemplateID: t.ID, Status: models.CampaignDraft, CreatedBy: &staff}
@@ -210,9 +210,7 @@ func (h *Campaigns) Edit(c echo.Context) error {
 		return Redirect(c, campaignURL(cp.ID, ""))
 	}
 	f := formFromCampaign(cp)
-	d := h.formData(c, t, a, &f, nil, cp.ID)
-	d.Unschedules = scheduledNow(cp)
-	return Render(c, http.StatusOK, h.page(c, cp.Name), views.CampaignForm(d))
+	return Render(c, http.StatusOK, h.page(c, cp.Name), views.CampaignForm(h.formData(c, t, a, &f, nil, cp)))
 }
 
 // Update saves the compose form; a scheduled campaign goes back to draft
@@ -235,9 +233,7 @@ func (h *Campaigns) Update(c echo.Context) error {
 		errs.Add("template", T(c, "cmp.template_deleted"))
 	}
 	if errs.Any() {
-		d := h.formData(c, t, a, &f, errs, cp.ID)
-		d.Unschedules = scheduledNow(cp)
-		return Render(c, http.StatusUnprocessableEntity, h.page(c, cp.Name), views.CampaignForm(d))
+		return Render(c, http.StatusUnprocessableEntity, h.page(c, cp.Name), views.CampaignForm(h.formData(c, t, a, &f, errs, cp)))
 	}
 	wasScheduled := scheduledNow(cp)
 	listAud := cp.AudienceSpec()
@@ -261,11 +257,11 @@ func (h *Campaigns) Update(c echo.Context) error {
 	if err := models.Audit(ctx, h.DB, Actor(c), "campaign.update", "campaign", strconv.FormatInt(cp.ID, 10), detail); err != nil {
 		return err
 	}
+	saved := "cmp.saved"
 	if wasScheduled {
-		SetFlash(c, "success", T(c, "cmp.saved_unscheduled", cp.Name))
-	} else {
-		SetFlash(c, "success", T(c, "cmp.saved", cp.Name))
+		saved = "cmp.saved_unscheduled"
 	}
+	SetFlash(c, "success", T(c, saved, cp.Name))
 	return Redirect(c, campaignURL(cp.ID, ""))
 }
 

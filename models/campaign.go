@@ -344,8 +344,9 @@ func NextFirings(expr string, loc *time.Location, after time.Time, end *time.Tim
 // of not at all. A schedule that fires every hour (hour field *) or on an
 // interval (@every) keeps to real time, as robfig/cron computes it.
 func nextFiring(s cron.Schedule, loc *time.Location, after time.Time) time.Time {
+	const everyHour = 1<<24 - 1 // SpecSchedule.Hour: bit h set = fires in hour h
 	spec, ok := s.(*cron.SpecSchedule)
-	if !ok || spec.Hour&(1<<24-1) == 1<<24-1 {
+	if !ok || spec.Hour&everyHour == everyHour {
 		return s.Next(after.In(loc))
 	}
 	w := wallClock(after.In(loc))

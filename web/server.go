@@ -19,7 +19,6 @@ import (
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/static"
 	"github.com/minipush/minipush/views"
-	"github.com/minipush/minipush/views/components"
 )
 
 // Deps is everything the server is built from.
@@ -244,15 +243,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		s.log.Error("request failed", "err", err, "path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}
 	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		// What the API group's own handler did not answer (no route, a body
-		// over the server-wide limit): the same shape and words as its errors.
-		apiCode := apiStatusCode(code)
-		var args []any
-		if code >= 500 {
-			args = []any{c.Response().Header().Get(echo.HeaderXRequestID)}
-		}
-		msg := components.Translate(handlers.APILang(c), "api.err."+apiCode, args...)
-		_ = c.JSON(code, map[string]any{"error": map[string]any{"code": apiCode, "message": msg}})
+		_ = handlers.WriteAPIError(c, handlers.StatusError(code))
 		return
 	}
 	if strings.HasPrefix(c.Request().URL.Path, "/wx/") || c.Request().URL.Path == "/metrics" ||
@@ -261,7 +252,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		if he != nil && code < 500 {
 			msg = fmt.Sprint(he.Message)
 		}
-		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "code": apiStatusCode(code), "message": msg}})
+		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "code": plainStatusCode(code), "message": msg}})
 		return
 	}
 	info := views.ErrorInfo{Code: code, Title: http.StatusText(code)}
@@ -330,9 +321,9 @@ func apiQueue(d Deps) handlers.Enqueuer {
 	return handlers.DBQueue{DB: d.DB}
 }
 
-// apiStatusCode is the stable error code of a status the router answers
-// itself under /api/ (no route, wrong method).
-func apiStatusCode(status int) string {
+// plainStatusCode is the error code in the JSON that /wx/, /metrics and
+// the health checks answer (the API's errors: handlers.WriteAPIError).
+func plainStatusCode(status int) string {
 	switch status {
 	case http.StatusNotFound:
 		return "not_found"

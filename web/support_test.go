@@ -306,6 +306,8 @@ func TestDeliveriesFilterPagesAndExport(t *testing.T) {
 			if len(rows) != 3 {
 				t.Fatalf("from=to=%s: %d rows, want the day's 3", day, len(rows))
 			}
+		} else {
+			t.Logf("the rows straddle midnight in Shanghai: from=to=DATE not checked this run")
 		}
 		// Keyset pages over all 58.
 		r = sup.get("/deliveries?app=" + id(f.a.ID))

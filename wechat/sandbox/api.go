@@ -160,7 +160,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	f := a.faults.Load()
 	if f != nil && f.CutBeforeCountRate > 0 && rand.Float64() < f.CutBeforeCountRate {
 		// Lost on WeChat's side before it did anything with it.
-		s.injectedDrops.Add(1)
+		s.injectedEarly.Add(1)
 		panic(http.ErrAbortHandler)
 	}
 	if f != nil && f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {

@@ -192,7 +192,7 @@ func (s *Server) Stats() Stats {
 
 		ErrorsInjected:   s.injectedErrors.Load(),
 		TimeoutsInjected: s.injectedCuts.Load(),
-		CutsInjected:     s.injectedDrops.Load(),
+		CutsInjected:     s.injectedEarly.Load(),
 		QuotaRefused:     s.refusedQuota.Load(),
 		TokenRefused:     s.refusedToken.Load(),
 	}

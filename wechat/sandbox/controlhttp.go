@@ -25,16 +25,14 @@ type faultsJSON struct {
 
 func toFaultsJSON(f Faults) faultsJSON {
 	return faultsJSON{ErrorRate: f.ErrorRate, LatencyMS: f.Latency.Milliseconds(), TimeoutAfterCountRate: f.TimeoutAfterCountRate,
-		CutBeforeCountRate: f.CutBeforeCountRate,
-		DailyQuota:         f.DailyQuota, SentEventFailRate: f.SentEventFailRate, PushRepeatRate: f.PushRepeatRate, PushRepeats: f.PushRepeats,
-		PushJitterMS: f.PushJitter.Milliseconds()}
+		DailyQuota: f.DailyQuota, SentEventFailRate: f.SentEventFailRate, PushRepeatRate: f.PushRepeatRate, PushRepeats: f.PushRepeats,
+		PushJitterMS: f.PushJitter.Milliseconds(), CutBeforeCountRate: f.CutBeforeCountRate}
 }
 
 func (fj faultsJSON) faults() Faults {
 	return Faults{ErrorRate: fj.ErrorRate, Latency: time.Duration(fj.LatencyMS) * time.Millisecond, TimeoutAfterCountRate: fj.TimeoutAfterCountRate,
-		CutBeforeCountRate: fj.CutBeforeCountRate,
-		DailyQuota:         fj.DailyQuota, SentEventFailRate: fj.SentEventFailRate, PushRepeatRate: fj.PushRepeatRate, PushRepeats: fj.PushRepeats,
-		PushJitter: time.Duration(fj.PushJitterMS) * time.Millisecond}
+		DailyQuota: fj.DailyQuota, SentEventFailRate: fj.SentEventFailRate, PushRepeatRate: fj.PushRepeatRate, PushRepeats: fj.PushRepeats,
+		PushJitter: time.Duration(fj.PushJitterMS) * time.Millisecond, CutBeforeCountRate: fj.CutBeforeCountRate}
 }
 
 type templateJSON struct {

@@ -97,10 +97,10 @@ func TestPushRepeatsAndJitter(t *testing.T) {
 		t.Fatalf("pushes arrived in send order: no jitter applied")
 	}
 	// Over the control API the knobs round-trip.
-	got := e.do("PUT", "/sandbox/apps/"+appID+"/faults", `{"push_repeat_rate":0.5,"push_repeats":3,"push_jitter_ms":250}`)
+	got := e.do("PUT", "/sandbox/apps/"+appID+"/faults", `{"push_repeat_rate":0.5,"push_repeats":3,"push_jitter_ms":250,"cut_before_count_rate":0.25}`)
 	f, err := e.sb.GetFaults(appID)
 	must(t, err)
-	if f.PushRepeatRate != 0.5 || f.PushRepeats != 3 || f.PushJitter != 250*time.Millisecond {
+	if f.PushRepeatRate != 0.5 || f.PushRepeats != 3 || f.PushJitter != 250*time.Millisecond || f.CutBeforeCountRate != 0.25 {
 		t.Fatalf("faults %+v after PUT (%s)", f, got.Raw)
 	}
 	if err := e.sb.SetFaults(appID, sandbox.Faults{PushRepeats: 11}); err == nil {

@@ -91,7 +91,7 @@ type Server struct {
 	// what the faults did (Stats)
 	injectedErrors atomic.Int64 // -1 answered by Faults.ErrorRate
 	injectedCuts   atomic.Int64 // counted, then cut (Faults.TimeoutAfterCountRate)
-	injectedDrops  atomic.Int64 // cut before anything was counted (Faults.CutBeforeCountRate)
+	injectedEarly  atomic.Int64 // cut before anything was counted (Faults.CutBeforeCountRate)
 	refusedQuota   atomic.Int64 // 45009 answered to sends
 	refusedToken   atomic.Int64 // 40001 or 42001 answered to sends
 
