@@ -197,6 +197,7 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 			f.endAt = &u
 		}
 	}
+	f.checkFires(c, errs, time.Now())
 	if f.Misfire != models.MisfireSkip && f.Misfire != models.MisfireRun {
 		errs.Add("misfire", T(c, "cmp.invalid_choice"))
 	}
@@ -217,6 +218,29 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 		}
 	}
 	return errs
+}
+
+// checkFires refuses a schedule that is well formed but would never fire
+// (a time already past, a date like 31 February, an end date before the
+// first firing): saved, it could only be refused later at Schedule.
+func (f *campaignForm) checkFires(c echo.Context, errs Errors, now time.Time) {
+	for _, field := range []string{"timezone", "schedule", "run_at", "cron", "end_at"} {
+		if _, bad := errs[field]; bad {
+			return
+		}
+	}
+	cp := models.Campaign{ScheduleKind: f.ScheduleKind, RunAt: f.runAt, CronExpr: f.CronExpr, Timezone: f.Timezone, EndAt: f.endAt}
+	if _, err := cp.FirstFiring(now); !errors.Is(err, models.ErrNoFiring) {
+		return
+	}
+	switch {
+	case f.ScheduleKind == models.ScheduleOnce:
+		errs.Add("run_at", T(c, "cmp.run_at_past"))
+	case f.endAt != nil:
+		errs.Add("end_at", T(c, "cmp.cron_ends_first"))
+	default:
+		errs.Add("cron", T(c, "cmp.cron_never"))
+	}
 }
 
 func (f *campaignForm) tags() []string {

@@ -376,6 +376,33 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		if e := r.doc(t).Find("[data-testid=error-cron]").Text(); !strings.Contains(e, "hour field “25”") {
 			t.Fatalf("cron error %q, want the hour field named", e)
 		}
+		// Well formed but never firing: refused with the reason, not saved
+		// as a draft that Schedule would refuse later.
+		for _, tc := range []struct{ cron, end, field, words string }{
+			{"0 9 31 2 *", "", "cron", "never fires"},
+			{"30 9 * * 1-5", "2020-01-01", "end_at", "end date comes before the first firing"},
+		} {
+			f.Set("cron", tc.cron)
+			f.Set("end_at", tc.end)
+			r = op.post("/campaigns", f)
+			want(t, r, http.StatusUnprocessableEntity)
+			if e := r.doc(t).Find("[data-testid=error-" + tc.field + "]").Text(); !strings.Contains(e, tc.words) {
+				t.Fatalf("cron %q ending %q: %s error %q, want %q", tc.cron, tc.end, tc.field, e, tc.words)
+			}
+		}
+		f.Set("schedule", "once")
+		f.Set("end_at", "")
+		past := time.Now().Add(-time.Hour)
+		if ny, err := time.LoadLocation("America/New_York"); err == nil {
+			past = past.In(ny)
+		}
+		f.Set("run_at", past.Format("2006-01-02T15:04"))
+		r = op.post("/campaigns", f)
+		want(t, r, http.StatusUnprocessableEntity)
+		if e := r.doc(t).Find("[data-testid=error-run_at]").Text(); !strings.Contains(e, "time has passed") {
+			t.Fatalf("a past once: run_at error %q", e)
+		}
+		f.Set("schedule", "cron")
 		f.Set("cron", "30 9 * * 1-5")
 		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
 		c := lastCampaign(t, db)
