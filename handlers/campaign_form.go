@@ -153,6 +153,9 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 			if !ok {
 				errs.Add("cond"+strconv.Itoa(i), T(c, "cmp.invalid_choice"))
 			}
+			if _, err := strconv.ParseFloat(cd.Value, 64); (cd.Op == "gt" || cd.Op == "lt") && err != nil {
+				errs.Add("cond"+strconv.Itoa(i), T(c, "cmp.cond_number", cd.Value))
+			}
 		}
 		if n == 0 {
 			errs.Add("cond0", T(c, "cmp.conds_required"))

@@ -678,3 +678,25 @@ func TestCampaignResendToFailedFromConsole(t *testing.T) {
 		}
 	})
 }
+
+// An attribute condition comparing with a word: refused with the value
+// named, not saved to match nobody.
+func TestCampaignConditionNeedsANumber(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		w := newCampaignWorld(t, app.signedIn(mustStaff(t, db, "boss@example.com", models.RoleAdmin)), db, 2)
+		op := app.signedIn(mustStaff(t, db, "op@example.com", models.RoleOperator))
+		f := campaignForm(w.tpl.ID)
+		f.Set("audience", "attrs")
+		f.Set("cond_attr0", "level")
+		f.Set("cond_op0", "gt")
+		f.Set("cond_value0", "abc")
+		r := op.post("/campaigns", f)
+		want(t, r, http.StatusUnprocessableEntity)
+		if e := r.doc(t).Find("[data-testid=error-cond0]").Text(); !strings.Contains(e, "“abc” is not a number") {
+			t.Fatalf("condition error %q", e)
+		}
+		f.Set("cond_value0", "2.5")
+		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
+	})
+}

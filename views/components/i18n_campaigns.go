@@ -77,6 +77,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.op.gt":                {"大于", "greater than"},
 	"cmp.op.lt":                {"小于", "less than"},
 	"cmp.op.exists":            {"存在", "is set"},
+	"cmp.cond_number":          {"“大于”和“小于”需要一个数字，“%s”不是数字。", "“greater than” and “less than” compare numbers: “%s” is not a number."},
 	"cmp.schedule_kind":        {"发送方式", "When"},
 	"cmp.sched.now":            {"立即发送", "Send now"},
 	"cmp.sched.once":           {"定时发送一次", "Once, at a time"},
