@@ -58,9 +58,14 @@ func utcPtr(t *time.Time) *time.Time {
 }
 
 // messageJSON is a message as the API answers it; app gives the
-// miniprogram_state and lang of a message that did not set its own.
-func messageJSON(d *models.Delivery, app *models.App, wxTemplateID, lang string) apiMessage {
+// miniprogram_state and lang of a message that did not set its own. The
+// engine stores the values it sends with {{attributes}} filled in; until
+// then (queued) they are filled from attrs, the user's attributes now.
+func messageJSON(d *models.Delivery, app *models.App, wxTemplateID, lang string, attrs map[string]any) apiMessage {
 	data, _ := d.DataMap()
+	if d.Status == models.DeliveryQueued && attrs != nil {
+		data = renderAll(data, attrs)
+	}
 	mpState, mpLang := models.SendSettings(d, app)
 	m := apiMessage{ID: d.ID, Status: d.Status, Reason: d.Reason, TemplateID: wxTemplateID, OpenID: d.OpenID, Data: data,
 		Page: d.Page, MPState: mpState, Lang: mpLang, Attempts: d.Attempts, ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, QueuedAt: d.QueuedAt.UTC(),
@@ -171,7 +176,7 @@ func (h *API) SendMessage(c echo.Context) error {
 	if !created { // a concurrent retry of the same key won the race
 		return h.replay(c, d, &b, data)
 	}
-	return c.JSON(http.StatusAccepted, messageJSON(d, app, tpl.TemplateID, apiLang(c)))
+	return c.JSON(http.StatusAccepted, messageJSON(d, app, tpl.TemplateID, apiLang(c), u.Attrs()))
 }
 
 // messageUser finds the message's user (by openid or business id) with
@@ -226,7 +231,7 @@ func (h *API) replay(c echo.Context, d *models.Delivery, b *apiMessageBody, data
 		return apiErr(http.StatusConflict, "idempotency_key_reused", "Idempotency-Key")
 	}
 	c.Response().Header().Set("Idempotent-Replayed", "true")
-	return c.JSON(http.StatusOK, messageJSON(d, app, tpl.TemplateID, apiLang(c)))
+	return c.JSON(http.StatusOK, messageJSON(d, app, tpl.TemplateID, apiLang(c), u.Attrs()))
 }
 
 // GetMessage answers one message of the key's account.
@@ -247,7 +252,15 @@ func (h *API) GetMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, messageJSON(d, app, tpl.TemplateID, apiLang(c)))
+	var attrs map[string]any
+	if d.Status == models.DeliveryQueued {
+		u, err := models.GetUser(ctx, h.DB, d.UserID)
+		if err != nil {
+			return err
+		}
+		attrs = u.Attrs()
+	}
+	return c.JSON(http.StatusOK, messageJSON(d, app, tpl.TemplateID, apiLang(c), attrs))
 }
 
 func renderAll(data map[string]string, attrs map[string]any) map[string]string {

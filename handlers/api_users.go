@@ -274,8 +274,9 @@ func (h *API) GetUserMessages(c echo.Context) error {
 	}
 	_, app := CurrentAPIKey(c)
 	out := make([]apiMessage, 0, len(ds))
+	attrs := u.Attrs()
 	for i := range ds {
-		out = append(out, messageJSON(&ds[i], app, tpls[ds[i].TemplateID].TemplateID, apiLang(c)))
+		out = append(out, messageJSON(&ds[i], app, tpls[ds[i].TemplateID].TemplateID, apiLang(c), attrs))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"messages": out, "next_cursor": next})
 }

@@ -403,6 +403,10 @@ func TestAPISendMessageOnceUnderConcurrentRetries(t *testing.T) {
 			if r.status == 202 {
 				created++
 			}
+			// Before the send as after it: the values the user will get.
+			if v := r.json(t)["data"].(map[string]any)["thing1"]; v != "北京店" {
+				t.Fatalf("answer %d has data.thing1 %q, want the attribute filled in", r.status, v)
+			}
 			ids[r.json(t)["id"].(float64)] = true
 		}
 		if len(ids) != 1 || created != 1 {
