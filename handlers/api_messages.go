@@ -133,8 +133,8 @@ func (h *API) SendMessage(c echo.Context) error {
 		return apiErr(http.StatusUnprocessableEntity, "user_required", "openid")
 	case b.OpenID != "" && b.BusinessID != "":
 		return apiErr(http.StatusUnprocessableEntity, "one_user_only", "business_id")
-	case utf8.RuneCountInString(b.Page) > 1024:
-		return apiErr(http.StatusUnprocessableEntity, "too_long", "page", 1024)
+	case utf8.RuneCountInString(b.Page) > models.MaxPageLen:
+		return apiErr(http.StatusUnprocessableEntity, "too_long", "page", models.MaxPageLen)
 	case b.MiniprogramState != "" && !models.MPState(b.MiniprogramState).Valid():
 		return apiErr(http.StatusUnprocessableEntity, "invalid_choice", "miniprogram_state", "developer, trial, formal")
 	case b.Lang != "" && !wechatLangs[b.Lang]:

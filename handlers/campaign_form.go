@@ -95,8 +95,8 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 	case utf8.RuneCountInString(f.Name) > 60:
 		errs.Add("name", T(c, "form.too_long", 60))
 	}
-	if utf8.RuneCountInString(f.Page) > 180 {
-		errs.Add("page", T(c, "form.too_long", 180))
+	if utf8.RuneCountInString(f.Page) > models.MaxPageLen {
+		errs.Add("page", T(c, "form.too_long", models.MaxPageLen))
 	}
 	if f.MPState != "" && !models.MPState(f.MPState).Valid() {
 		errs.Add("mp_state", T(c, "cmp.invalid_choice"))

@@ -490,7 +490,7 @@ func (h *Templates) TestSend(c echo.Context) error {
 		problem = T(c, "tpl.test_send_openid")
 	case !openIDPattern.MatchString(openid):
 		problem = T(c, "api.err.invalid_openid")
-	case utf8.RuneCountInString(page) > 180:
+	case utf8.RuneCountInString(page) > models.MaxPageLen:
 		problem = T(c, "tpl.test_send_too_long")
 	case t.Status == models.TemplateDeleted:
 		problem = T(c, "tpl.test_send_deleted")

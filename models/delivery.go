@@ -25,6 +25,10 @@ const (
 	DeliveryUnknown   = "unknown"
 )
 
+// MaxPageLen is the longest page (in characters) a message may open: the
+// column holds 191 on MySQL; every form and the API refuse longer ones.
+const MaxPageLen = 180
+
 // Reasons stored in deliveries.reason (and as the detail of skip counters).
 const (
 	ReasonNoSubscription  = "no_subscription"     // skipped: no credit / no long-term subscription

@@ -373,6 +373,7 @@ func TestAPISendMessageOnceUnderConcurrentRetries(t *testing.T) {
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x","thing9":"y"}}`), 422, "unknown_keyword", "data.thing9")
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"{{nope}}"}}`), 422, "missing_attribute", "data.thing1")
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"},"lang":"en"}`), 422, "invalid_choice", "lang")
+		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"},"page":"`+strings.Repeat("页", models.MaxPageLen+1)+`"}`), 422, "too_long", "page")
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_alice","data":{"thing1":"x"},"miniprogram_state":"beta"}`), 422, "invalid_choice", "miniprogram_state")
 		wantAPI(t, callAPI(t, app, "PUT", "/users/o_bob", key, `{}`), 201)
 		wantAPIError(t, send("k0", `{"template_id":"`+tpl+`","openid":"o_bob","data":{"thing1":"x"}}`), 422, "no_credit", "openid")
