@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -89,6 +91,12 @@ func (h *API) writeError(c echo.Context, err error) error {
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &ae):
+	case errors.Is(err, echo.ErrNotFound):
+		ae = StatusError(http.StatusNotFound)
+		if allow := allowedMethods(c.Echo().Routes(), c.Request().URL.Path); len(allow) > 0 {
+			c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
+			ae = StatusError(http.StatusMethodNotAllowed)
+		}
 	case errors.As(err, &he):
 		ae = StatusError(he.Code)
 	default:
@@ -98,6 +106,42 @@ func (h *API) writeError(c echo.Context, err error) error {
 		h.Log.Error("api request failed", "err", err, "path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}
 	return WriteAPIError(c, ae)
+}
+
+// allowedMethods lists the methods of the routes whose path matches path
+// (a ":name" segment matches any one segment): the router answers a known
+// path with a method it does not take as not found, because the group's
+// own not-found route matches every method.
+func allowedMethods(routes []*echo.Route, path string) []string {
+	segs := strings.Split(path, "/")
+	var out []string
+	for _, r := range routes {
+		if !strings.HasPrefix(r.Method, "echo_route_") && !slices.Contains(out, r.Method) && routeMatches(r.Path, segs) {
+			out = append(out, r.Method)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func routeMatches(pattern string, segs []string) bool {
+	ps := strings.Split(pattern, "/")
+	if len(ps) != len(segs) {
+		return false
+	}
+	for i, p := range ps {
+		switch {
+		case strings.Contains(p, "*"):
+			return false
+		case strings.HasPrefix(p, ":"):
+			if segs[i] == "" {
+				return false
+			}
+		case strings.ReplaceAll(p, `\:`, ":") != segs[i]:
+			return false
+		}
+	}
+	return true
 }
 
 // StatusError is the API error of an HTTP status the framework answers.
@@ -184,7 +228,11 @@ func decodeJSON(c echo.Context, v any) error {
 	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
 		return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "")
 	}
-	dec := json.NewDecoder(c.Request().Body)
+	body := bufio.NewReader(c.Request().Body)
+	if err := refuseNull(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -193,6 +241,24 @@ func decodeJSON(c echo.Context, v any) error {
 		return apiErr(http.StatusBadRequest, "bad_json", "", "trailing data after the JSON value")
 	}
 	return nil
+}
+
+// refuseNull refuses a body of null: it would decode as an empty request
+// (PUT /users/{openid} with null made the user). Other bodies that are not
+// an object are refused by the decoder (wrong_type).
+func refuseNull(body *bufio.Reader) error {
+	for {
+		b, err := body.ReadByte()
+		switch {
+		case err != nil:
+			return jsonError(err)
+		case b == ' ' || b == '\t' || b == '\n' || b == '\r':
+			continue
+		case b == 'n':
+			return apiErr(http.StatusUnprocessableEntity, "wrong_type", "", "got null, want object")
+		}
+		return body.UnreadByte()
+	}
 }
 
 func jsonError(err error) error {

@@ -126,12 +126,22 @@ func TestAPIAuthErrorsAndLimits(t *testing.T) {
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"unionid":"u1","nickname":"x"}`), 422, "unknown_field", "nickname")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"tags":"vip"}`), 422, "wrong_type", "tags")
 		// The message names JSON types, never our Go ones.
-		for body, msg := range map[string]string{`{"tags":"vip"}`: "got string, want array", `[1]`: "got array, want object"} {
+		for body, msg := range map[string]string{`{"tags":"vip"}`: "got string, want array", `[1]`: "got array, want object", " null": "got null, want object"} {
 			r := callAPI(t, app, "PUT", "/users/o_alice", key, body)
 			if !strings.Contains(r.body, msg) || strings.Contains(r.body, "handlers.") || strings.Contains(r.body, "[]string") {
 				t.Fatalf("%s: %s", body, r.body)
 			}
 		}
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, `null`), 422, "wrong_type", "")
+		for _, m := range []string{"DELETE", "POST", "PATCH"} { // a known path, a method it does not take
+			r := callAPI(t, app, m, "/users/o_nobody", key, `{}`)
+			wantAPIError(t, r, 405, "method_not_allowed", "")
+			if allow := r.header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "PUT") {
+				t.Fatalf("%s /users/{openid}: Allow %q", m, allow)
+			}
+		}
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, ``, "Content-Type", "application/json"), 400, "bad_json", "")
+		wantAPIError(t, callAPI(t, app, "GET", "/users/o_nobody", key, ""), 404, "user_not_found", "openid")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"unionid":`), 400, "bad_json", "")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{} {}`), 400, "bad_json", "")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"attributes":[1]}`), 422, "not_an_object", "attributes")
