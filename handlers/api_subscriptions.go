@@ -3,6 +3,7 @@ package handlers
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -13,8 +14,8 @@ import (
 )
 
 type apiSubscriptionReport struct {
-	OpenID string            `json:"openid"`
-	Result map[string]string `json:"result"`
+	OpenID string                     `json:"openid"`
+	Result map[string]json.RawMessage `json:"result"`
 }
 
 type apiSubscriptionEffect struct {
@@ -48,13 +49,22 @@ func (h *API) ReportSubscription(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	ids := make([]string, 0, len(b.Result))
-	for id := range b.Result {
+	result := make(map[string]string, len(b.Result))
+	for id, raw := range b.Result {
+		var st string
+		var te *json.UnmarshalTypeError
+		if err := json.Unmarshal(raw, &st); errors.As(err, &te) {
+			return apiErr(http.StatusUnprocessableEntity, "wrong_type", "result."+id, "got "+te.Value+", want string")
+		} else if err != nil {
+			return jsonError(err)
+		}
 		ids = append(ids, id)
+		result[id] = st
 	}
 	sort.Strings(ids)
 	tpls := make(map[string]*models.Template, len(ids))
 	for _, id := range ids {
-		switch b.Result[id] {
+		switch result[id] {
 		case "accept", "acceptWithAudio", "acceptWithAlert", "reject", "ban", "filter":
 		default:
 			return apiErr(http.StatusUnprocessableEntity, "invalid_status", "result."+id)
@@ -77,7 +87,7 @@ func (h *API) ReportSubscription(c echo.Context) error {
 	}
 	out := make([]apiSubscriptionEffect, 0, len(ids))
 	for _, id := range ids {
-		t, status := tpls[id], b.Result[id]
+		t, status := tpls[id], result[id]
 		ch := models.CreditChange{AppID: app.ID, UserID: u.ID, TemplateID: t.ID, WxTemplateID: t.TemplateID,
 			LongTerm: t.LongTerm(), Source: models.SourceClient, Now: h.Now()}
 		if idem != "" {

@@ -349,6 +349,11 @@ func TestAPIClientReportAndPushCountOneTapOnce(t *testing.T) {
 		}
 		wantAPIError(t, callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"o_x","result":{"NOPE":"accept"}}`), 422, "unknown_template", "result.NOPE")
 		wantAPIError(t, callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"o_x","result":{"`+tpl+`":"maybe"}}`), 422, "invalid_status", "result."+tpl)
+		r = callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"o_x","result":{"`+tpl+`":{"a":1}}}`)
+		wantAPIError(t, r, 422, "wrong_type", "result."+tpl)
+		if !strings.Contains(r.body, "got object, want string") {
+			t.Fatalf("wrong type in result: %s", r.body)
+		}
 	})
 }
 
