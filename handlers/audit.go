@@ -40,6 +40,9 @@ func (h *Audit) List(c echo.Context) error {
 	if f.To, ok = h.day(d.To, 1); !ok {
 		d.Errors = append(d.Errors, T(c, "ux.audit.bad_date", d.To))
 	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
+		d.Errors = append(d.Errors, T(c, "common.to_before_from"))
+	}
 	rows, err := models.ListAudit(ctx, h.DB, f)
 	if err != nil {
 		return err

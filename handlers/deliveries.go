@@ -84,6 +84,9 @@ func (h *Deliveries) filter(c echo.Context) (models.DeliveryFilter, views.Delive
 		return t
 	}
 	f.From, f.To = parse("from", v.From), parse("to", v.To)
+	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
+		v.Errors["to"] = T(c, "common.to_before_from")
+	}
 	f.Before, _ = strconv.ParseInt(q.Get("before"), 10, 64)
 	return f, v
 }

@@ -299,6 +299,14 @@ func TestDeliveriesFilterPagesAndExport(t *testing.T) {
 		if r.doc(t).Find(`[data-testid="error-errcode"]`).Length() != 1 {
 			t.Fatal("a bad errcode filter is not explained")
 		}
+		// An end before the start is said so, not just an empty list.
+		r = sup.get("/deliveries?from=2026-05-02&to=2026-05-01T08:00")
+		if e := r.doc(t).Find(`[data-testid="error-to"]`).Text(); !strings.Contains(e, "end is before the start") {
+			t.Fatalf("inverted range: error %q", e)
+		}
+		if r = sup.get("/deliveries?from=2026-05-01&to=2026-05-01"); r.doc(t).Find(`[data-testid="error-to"]`).Length() != 0 {
+			t.Fatal("from=to=DATE (one whole day) is reported as inverted")
+		}
 		// A date alone is the whole day: from=D&to=D lists that day's rows.
 		sh, _ := time.LoadLocation("Asia/Shanghai")
 		if day, last := now.In(sh).Format("2006-01-02"), now.Add(2*time.Minute).In(sh).Format("2006-01-02"); day == last {
