@@ -66,7 +66,7 @@ func (h *Audit) List(c echo.Context) error {
 		at := r.CreatedAt.In(h.loc())
 		d.Rows = append(d.Rows, views.AuditRow{ID: r.ID, At: compactTime(at, now), AtFull: at.Format("2006-01-02 15:04:05"),
 			Who: r.StaffEmail, Action: AuditActionLabel(lang, r.Action), ObjectType: auditTypeLabel(lang, r.ObjectType),
-			Object: r.ObjectID, Detail: auditDetail(lang, r.Detail), IP: r.IP})
+			Object: r.ObjectID, Detail: auditDetail(lang, r.Detail, h.loc()), IP: r.IP})
 	}
 	page := views.Page{Title: T(c, "nav.audit"), Nav: "audit", Crumbs: []views.Crumb{{Label: T(c, "nav.group.settings")}, {Label: T(c, "nav.audit")}}}
 	return Render(c, http.StatusOK, page, views.AuditLog(d))
@@ -153,8 +153,19 @@ func auditTypeOptions(lang string) []components.Option {
 	return out
 }
 
-// auditDetail turns a row's stored JSON into key/value text in lang.
-func auditDetail(lang, raw string) []views.KeyValue {
+// auditValueWords are the catalogue prefixes of the values of detail keys
+// that hold a code ("cron", "bad_credentials"): a value with a catalogue
+// entry under one of them is shown in words; names and free text as they are.
+var auditValueWords = map[string][]string{
+	"role": {"role."}, "from": {"role."}, "to": {"role."},
+	"audience": {"cmp.aud."}, "schedule": {"cmp.sched."}, "outcome": {"delivery.status."}, "status": {"cmp.status."},
+	"by":     {"cmp.list_by.", "ux.audit.val.by."},
+	"reason": {"ux.audit.val.reason."}, "source": {"ux.audit.val.source."},
+}
+
+// auditDetail turns a row's stored JSON into key/value text in lang, with
+// times in loc.
+func auditDetail(lang, raw string, loc *time.Location) []views.KeyValue {
 	var m map[string]any
 	if err := json.Unmarshal([]byte(raw), &m); err != nil {
 		if raw == "" || raw == "{}" {
@@ -165,14 +176,28 @@ func auditDetail(lang, raw string) []views.KeyValue {
 	var out []views.KeyValue
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := detailValue(lang, m[k])
-		if str, ok := m[k].(string); ok && (k == "role" || k == "from" || k == "to") && components.HasKey("role."+str) {
-			v = components.Translate(lang, "role."+str) // staff roles in words
+		if str, ok := m[k].(string); ok {
+			v = detailString(lang, k, str, loc)
 		}
 		if v != "" {
 			out = append(out, views.KeyValue{Key: k, Label: detailLabel(lang, k), Value: v})
 		}
 	}
 	return out
+}
+
+// detailString is a string value of key k: a code in words, a stored time
+// in loc, else as stored.
+func detailString(lang, k, s string, loc *time.Location) string {
+	for _, prefix := range auditValueWords[k] {
+		if components.HasKey(prefix + s) {
+			return components.Translate(lang, prefix+s)
+		}
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.In(loc).Format("2006-01-02 15:04:05")
+	}
+	return s
 }
 
 func detailLabel(lang, k string) string {

@@ -211,11 +211,33 @@ func TestUxAuditLogInWords(t *testing.T) {
 		if err := models.Audit(ctx, db, who, "template.create", "template", "T<b>", map[string]any{"title": "<script>", "app": a.AppID, "ok": true}); err != nil {
 			t.Fatal(err)
 		}
+		// Codes stored in details are shown in words; times in the console's zone.
+		until := time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)
+		for _, row := range []struct {
+			action string
+			detail map[string]any
+		}{
+			{"auth.sign_in_failed", map[string]any{"reason": "bad_credentials"}},
+			{"auth.lockout", map[string]any{"by": "account", "until": until}},
+			{"auth.sign_in", map[string]any{"ended_sessions": 2}},
+			{"campaign.create", map[string]any{"audience": "subscribed", "schedule": "cron", "name": "cron"}},
+		} {
+			if err := models.Audit(ctx, db, who, row.action, "staff", boss.Email, row.detail); err != nil {
+				t.Fatal(err)
+			}
+		}
 		r := c.get("/settings/audit")
 		want(t, r, http.StatusOK)
 		d := r.doc(t)
 		table := d.Find(`[data-testid=audit-table]`).Text()
-		for _, raw := range []string{"template.sync", "app.create", "template.create", `\u003c`, "{", "inserted"} {
+		for _, w := range []string{"原因：邮箱或密码错误", "按：账号（失败次数过多）", "直到：2026-05-01 10:00:00", "结束的其他会话：2",
+			"受众：所有订阅了此模板的用户", "计划：按 cron 周期发送", "名称：cron"} {
+			if !strings.Contains(table, w) {
+				t.Errorf("the audit table lacks %q:\n%s", w, table)
+			}
+		}
+		for _, raw := range []string{"template.sync", "app.create", "template.create", `\u003c`, "{", "inserted",
+			"bad_credentials", "ended_sessions", "subscribed", "2026-05-01T"} {
 			if strings.Contains(table, raw) {
 				t.Errorf("the audit table shows %q:\n%s", raw, table)
 			}

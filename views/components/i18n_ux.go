@@ -139,6 +139,8 @@ var uxAuditCatalog = map[string][2]string{
 	"ux.audit.key.deleted":           {"删除", "deleted"},
 	"ux.audit.key.delivery":          {"发送记录", "delivery"},
 	"ux.audit.key.delta":             {"变化", "change"},
+	"ux.audit.key.ended_sessions":    {"结束的其他会话", "other sessions ended"},
+	"ux.audit.key.until":             {"直到", "until"},
 	"ux.audit.key.error":             {"错误", "error"},
 	"ux.audit.key.file":              {"文件", "file"},
 	"ux.audit.key.flagged":           {"标记的活动", "campaigns flagged"},
@@ -175,6 +177,12 @@ var uxAuditCatalog = map[string][2]string{
 	"ux.audit.key.to":                {"新值", "to"},
 	"ux.audit.key.updated":           {"更新", "updated"},
 	"ux.audit.key.via":               {"途径", "via"},
+
+	"ux.audit.val.by.account":             {"账号（失败次数过多）", "account (too many failures)"},
+	"ux.audit.val.by.address":             {"IP 地址（失败次数过多）", "IP address (too many failures)"},
+	"ux.audit.val.reason.bad_credentials": {"邮箱或密码错误", "wrong email or password"},
+	"ux.audit.val.reason.disabled":        {"账号已停用", "account disabled"},
+	"ux.audit.val.source.manual":          {"手动添加", "added by hand"},
 }
 
 var uxMiscCatalog = map[string][2]string{
