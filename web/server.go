@@ -252,7 +252,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		if he != nil && code < 500 {
 			msg = fmt.Sprint(he.Message)
 		}
-		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "code": plainStatusCode(code), "message": msg}})
+		_ = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "code": handlers.StatusError(code).Code, "message": msg}})
 		return
 	}
 	info := views.ErrorInfo{Code: code, Title: http.StatusText(code)}
@@ -319,23 +319,4 @@ func apiQueue(d Deps) handlers.Enqueuer {
 		return d.Queue
 	}
 	return handlers.DBQueue{DB: d.DB}
-}
-
-// plainStatusCode is the error code in the JSON that /wx/, /metrics and
-// the health checks answer (the API's errors: handlers.WriteAPIError).
-func plainStatusCode(status int) string {
-	switch status {
-	case http.StatusNotFound:
-		return "not_found"
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusUnauthorized:
-		return "unauthorized"
-	case http.StatusRequestEntityTooLarge:
-		return "body_too_large"
-	}
-	if status >= 500 {
-		return "internal_error"
-	}
-	return "bad_request"
 }

@@ -157,7 +157,7 @@ func TestWxPushRefusesForgeriesAndAppliesRetriesOnce(t *testing.T) {
 		evil, _ := wechat.NewPush("someOtherToken", "", testAppID)
 		preq, _ := evil.NewRequest(context.Background(), app.srv.URL+"/wx/push/"+testAppID, ev, wechat.PushOptions{})
 		pbody, _ := io.ReadAll(preq.Body)
-		if code, out := send(preq.URL.String(), pbody); code != http.StatusForbidden || !strings.Contains(out, "safe mode") {
+		if code, out := send(preq.URL.String(), pbody); code != http.StatusForbidden || !strings.Contains(out, "safe mode") || !strings.Contains(out, `"code":"forbidden"`) {
 			t.Fatalf("plaintext push to a safe-mode account: %d %q, want 403 naming safe mode", code, out)
 		}
 		if code, out := send(forged.String(), body); !strings.Contains(out, "Token") {
