@@ -21,7 +21,7 @@ func (h *Templates) syncFlash(c echo.Context, a *models.App, run *models.Templat
 	switch {
 	case errors.As(err, &fe):
 		h.Log.Warn("template sync: fetching from WeChat failed", "appid", a.AppID, "err", fe.Err)
-		SetFlash(c, "error", T(c, "tpl.sync_failed", a.Name, fetchProblem(fe.Err, lang)))
+		SetFlash(c, "error", T(c, "tpl.sync_failed", a.Name, ExplainWeChat(fe.Err, lang)))
 		return
 	case err != nil:
 		h.Log.Error("template sync: storing failed", "appid", a.AppID, "err", err)
@@ -34,18 +34,6 @@ func (h *Templates) syncFlash(c echo.Context, a *models.App, run *models.Templat
 		return
 	}
 	SetFlash(c, "success", msg)
-}
-
-// fetchProblem words why WeChat's templates could not be fetched.
-func fetchProblem(err error, lang string) string {
-	var we *wechat.Error
-	switch {
-	case errors.As(err, &we):
-		return components.Translate(lang, "wechat.error", we.Explain(lang))
-	case errors.Is(err, models.ErrUnseal):
-		return components.Translate(lang, "error.unseal")
-	}
-	return components.Translate(lang, "ux.sync.unreachable")
 }
 
 // syncOutcomeText words a recorded sync run's outcome for the history.

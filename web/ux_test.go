@@ -109,8 +109,8 @@ func TestUxSyncSkipsAndNamesABadTemplate(t *testing.T) {
 		}
 		r = c.post("/templates/sync", url.Values{"app": {id(a.ID)}})
 		flash = c.get(r.header.Get("Location")).doc(t).Find(`[data-testid=flash]`).Text()
-		if !strings.Contains(flash, "无法连接微信接口") || strings.Contains(flash, "dial") || strings.Contains(flash, "connection refused") {
-			t.Errorf("unreachable WeChat: %q", flash)
+		if !strings.Contains(flash, "无法连接微信接口：连接被拒绝") || strings.Contains(flash, "dial") || strings.Contains(flash, "connection refused") {
+			t.Errorf("unreachable WeChat: %q, want the cause named as test connection names it", flash)
 		}
 		// Test connection says why in words too (it showed Go's whole chain);
 		// without the token the sync left, it has to ask WeChat.
