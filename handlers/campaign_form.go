@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -153,7 +154,7 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 			if !ok {
 				errs.Add("cond"+strconv.Itoa(i), T(c, "cmp.invalid_choice"))
 			}
-			if _, err := strconv.ParseFloat(cd.Value, 64); (cd.Op == "gt" || cd.Op == "lt") && err != nil {
+			if n, err := strconv.ParseFloat(cd.Value, 64); (cd.Op == "gt" || cd.Op == "lt") && (err != nil || math.IsNaN(n) || math.IsInf(n, 0)) {
 				errs.Add("cond"+strconv.Itoa(i), T(c, "cmp.cond_number", cd.Value))
 			}
 		}

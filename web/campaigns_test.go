@@ -696,6 +696,8 @@ func TestCampaignConditionNeedsANumber(t *testing.T) {
 		if e := r.doc(t).Find("[data-testid=error-cond0]").Text(); !strings.Contains(e, "“abc” is not a number") {
 			t.Fatalf("condition error %q", e)
 		}
+		f.Set("cond_value0", "NaN")
+		want(t, op.post("/campaigns", f), http.StatusUnprocessableEntity)
 		f.Set("cond_value0", "2.5")
 		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
 	})
