@@ -3,17 +3,31 @@ package models
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
-// importColumns says which user fields an import file carries: every row
-// of a file writes the same fields (an empty cell writes an empty value;
-// attribute columns replace the user's attributes).
+// importColumns says which user fields a batch writes: every row writes
+// the same fields (an empty unionid, business_id or tags cell writes an
+// empty value). Attributes replace the user's attributes (the API), or,
+// with MergeAttributes (a CSV import), are merged into them: the
+// attributes a row names are set, the user's others kept.
 type importColumns struct {
 	UnionID, BusinessID, Tags, Attributes bool
+	MergeAttributes                       bool
+}
+
+// mergeAttributesSQL is the upsert's assignment that merges the incoming
+// attributes into the stored ones (a stored value that is not JSON is
+// replaced).
+func mergeAttributesSQL(tx *gorm.DB) clause.Expr {
+	if IsMySQL(tx) {
+		return gorm.Expr("COALESCE(JSON_MERGE_PATCH(attributes, VALUES(attributes)), VALUES(attributes))")
+	}
+	return gorm.Expr("json_patch(CASE WHEN json_valid(attributes) THEN attributes ELSE '{}' END, excluded.attributes)")
 }
 
 // bulkUpsertUsers writes a batch of users of one file in a few statements:
@@ -54,6 +68,13 @@ func bulkUpsertUsersTx(tx *gorm.DB, appID int64, in []UserInput, cols importColu
 			row.Tags = string(b)
 		}
 		if j, dup := pos[u.OpenID]; dup {
+			if cols.MergeAttributes { // as two batches would: the later row's attributes over the earlier's
+				var merged map[string]any
+				_ = json.Unmarshal([]byte(rows[j].Attributes), &merged)
+				maps.Copy(merged, u.Attributes)
+				b, _ := json.Marshal(merged)
+				row.Attributes = string(b)
+			}
 			rows[j] = row
 			continue
 		}
@@ -67,11 +88,15 @@ func bulkUpsertUsersTx(tx *gorm.DB, appID int64, in []UserInput, cols importColu
 	if cols.BusinessID {
 		update = append(update, "business_id")
 	}
-	if cols.Attributes {
+	if cols.Attributes && !cols.MergeAttributes {
 		update = append(update, "attributes")
 	}
 	if cols.Tags {
 		update = append(update, "tags")
+	}
+	set := clause.AssignmentColumns(update)
+	if cols.Attributes && cols.MergeAttributes {
+		set = append(set, clause.Assignment{Column: clause.Column{Name: "attributes"}, Value: mergeAttributesSQL(tx)})
 	}
 	// SQLite's driver binds arguments in time quadratic in their number:
 	// smaller statements there.
@@ -82,7 +107,7 @@ func bulkUpsertUsersTx(tx *gorm.DB, appID int64, in []UserInput, cols importColu
 	for start := 0; start < len(rows); start += chunk {
 		part := rows[start:min(start+chunk, len(rows))]
 		err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "app_id"}, {Name: "openid"}},
-			DoUpdates: clause.AssignmentColumns(update)}).Omit("id").Create(&part).Error
+			DoUpdates: set}).Omit("id").Create(&part).Error
 		if err != nil {
 			return translate(err)
 		}

@@ -244,7 +244,7 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 	if openidCol < 0 {
 		return finishImport(ctx, db, imp, ImportFailed, ImportNoOpenID, "")
 	}
-	var present importColumns
+	present := importColumns{MergeAttributes: true}
 	for i, c := range cols {
 		switch c {
 		case "unionid":

@@ -151,6 +151,29 @@ func TestImportUsersEncodingsAndRejectedRows(t *testing.T) {
 		if u.BusinessID != "cust-10" || u.UnionID != "u_zhang" || u.Attrs()["姓名"] != "张三" || len(u.TagList()) != 2 {
 			t.Fatalf("after an update import: %+v", u)
 		}
+		// Attribute columns set the attributes a row has values for and keep
+		// the user's others (a sparse file never erases what it does not
+		// name); a file naming a user twice merges the rows, the later over
+		// the earlier.
+		if err := db.Model(&models.User{}).Where("app_id = ? AND openid = ?", f.a.ID, "o_li").
+			Update("attributes", `{"level":4,"城市":"上海","昵称":"小红","姓名":"李雷"}`).Error; err != nil {
+			t.Fatal(err)
+		}
+		r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "attrs.csv",
+			[]byte("openid,城市,昵称,商品\no_li,北京,,手表\no_li,,,耳机\no_zhang,,,\n"))
+		wantRedirect(t, r, "/users/imports/")
+		var attrImp models.UserImport
+		db.Order("id DESC").First(&attrImp)
+		if imp := waitImport(t, db, attrImp.ID); imp.Imported != 3 || imp.Rejected != 0 {
+			t.Fatalf("attribute import %+v", imp)
+		}
+		u, _ = models.GetUserByOpenID(ctx, db, f.a.ID, "o_li")
+		if a := u.Attrs(); a["level"] != float64(4) || a["城市"] != "北京" || a["昵称"] != "小红" || a["商品"] != "耳机" || a["姓名"] != "李雷" {
+			t.Fatalf("attributes after a sparse import: %v", a)
+		}
+		if u, _ = models.GetUserByOpenID(ctx, db, f.a.ID, "o_zhang"); u.Attrs()["姓名"] != "张三" {
+			t.Fatalf("a row of empty attribute cells changed the attributes: %v", u.Attrs())
+		}
 
 		// A file without an openid column fails with words, not Go text.
 		r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "x.csv", []byte("name,city\n张三,北京\n"))
@@ -165,7 +188,7 @@ func TestImportUsersEncodingsAndRejectedRows(t *testing.T) {
 		}
 		var audits int64
 		db.Model(&models.AuditEntry{}).Where("action = ?", "user.import").Count(&audits)
-		if audits != int64(len(files))+2 {
+		if audits != int64(len(files))+3 {
 			t.Fatalf("%d import audit rows", audits)
 		}
 	})

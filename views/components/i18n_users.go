@@ -206,7 +206,7 @@ var usersCatalog = map[string][2]string{
 
 	// Import
 	"import.title":                  {"导入用户", "Import users"},
-	"import.help":                   {"上传 CSV 文件：第一行是列名，必须有 openid 列；unionid、business_id（业务用户ID）、tags（标签，用 | 或 ; 分隔）可选，其他列都作为用户属性（用于消息中的 {{属性名}}）。已有用户会被更新。", "Upload a CSV whose first row names the columns: openid is required; unionid, business_id and tags (separated by | or ;) are optional; every other column becomes a user attribute (for {{name}} in messages). Existing users are updated."},
+	"import.help":                   {"上传 CSV 文件：第一行是列名，必须有 openid 列；unionid、business_id（业务用户ID）、tags（标签，用 | 或 ; 分隔）可选，其他列都作为用户属性（用于消息中的 {{属性名}}）。已有用户会被更新：文件中有值的属性被设置，其他属性保留（空单元格不改属性）；unionid、business_id、tags 列的空单元格会清空该项。", "Upload a CSV whose first row names the columns: openid is required; unionid, business_id and tags (separated by | or ;) are optional; every other column becomes a user attribute (for {{name}} in messages). Existing users are updated: attributes with a value in the file are set and their other attributes kept (an empty cell changes nothing); an empty unionid, business_id or tags cell clears it."},
 	"import.file":                   {"CSV 文件", "CSV file"},
 	"import.file_help":              {"Excel 另存为“CSV UTF-8”或“CSV（逗号分隔）”（GBK）都可以。", "Excel's “CSV UTF-8” and plain “CSV” (GBK) both work."},
 	"import.file_required":          {"请选择一个 CSV 文件。", "Choose a CSV file."},
