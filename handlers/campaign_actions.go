@@ -29,6 +29,8 @@ func campaignErrorKey(err error) (string, bool) {
 		return "cmp.template_deleted", true
 	case errors.Is(err, models.ErrNoFiring):
 		return "cmp.err_no_firing", true
+	case errors.Is(err, models.ErrEmptyList):
+		return "cmp.err_empty_list", true
 	case errors.Is(err, models.ErrSelfApproval):
 		return "cmp.err_self_approval", true
 	case errors.Is(err, models.ErrNotPending):

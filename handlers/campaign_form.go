@@ -90,6 +90,9 @@ func formFromCampaign(cp *models.Campaign) campaignForm {
 func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 	errs := Errors{}
 	lang := Lang(c)
+	if t.Status == models.TemplateDeleted {
+		errs.Add("template", T(c, "cmp.template_deleted"))
+	}
 	switch {
 	case f.Name == "":
 		errs.Add("name", T(c, "form.required"))

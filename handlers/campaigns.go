@@ -229,9 +229,6 @@ func (h *Campaigns) Update(c echo.Context) error {
 	f := bindCampaignForm(c)
 	f.TemplateID = cp.TemplateID
 	errs := f.validate(c, t)
-	if t.Status == models.TemplateDeleted {
-		errs.Add("template", T(c, "cmp.template_deleted"))
-	}
 	if errs.Any() {
 		return Render(c, http.StatusUnprocessableEntity, h.page(c, cp.Name), views.CampaignForm(h.formData(c, t, a, &f, errs, cp)))
 	}

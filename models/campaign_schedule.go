@@ -11,6 +11,7 @@ import (
 // Errors of scheduling and approving.
 var (
 	ErrNoFiring     = errors.New("the schedule has no firing in the future")
+	ErrEmptyList    = errors.New("the campaign's uploaded list holds nobody")
 	ErrSelfApproval = errors.New("the author of a campaign cannot approve it")
 	ErrNotPending   = errors.New("campaign is not awaiting approval")
 	ErrNotDraft     = errors.New("only a draft can be scheduled")
@@ -56,6 +57,9 @@ func ScheduleCampaign(ctx context.Context, db *gorm.DB, c *Campaign, by int64, n
 	if err != nil {
 		return "", err
 	}
+	if err := checkSendable(ctx, db, c); err != nil {
+		return "", err
+	}
 	need, err := AppRequiresApproval(ctx, db, c.AppID)
 	if err != nil {
 		return "", err
@@ -77,6 +81,30 @@ func ScheduleCampaign(ctx context.Context, db *gorm.DB, c *Campaign, by int64, n
 		return "", ErrNotDraft
 	}
 	return status, nil
+}
+
+// checkSendable refuses to schedule a campaign whose template is deleted
+// or whose audience is an uploaded list holding nobody: both would be
+// scheduled only to be held or to finish having sent to nobody.
+func checkSendable(ctx context.Context, db *gorm.DB, c *Campaign) error {
+	var status string
+	if err := db.WithContext(ctx).Model(&Template{}).Where("id = ?", c.TemplateID).Pluck("status", &status).Error; err != nil {
+		return err
+	}
+	if status != TemplateActive {
+		return ErrTemplateGone
+	}
+	if c.AudienceSpec().Kind != AudienceList {
+		return nil
+	}
+	var n int64
+	if err := db.WithContext(ctx).Table("campaign_recipients").Where("campaign_id = ?", c.ID).Limit(1).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrEmptyList
+	}
+	return nil
 }
 
 // ApproveCampaign schedules a campaign awaiting approval; the approver

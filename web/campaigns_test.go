@@ -498,6 +498,15 @@ func TestCampaignUploadedList(t *testing.T) {
 		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
 		c := lastCampaign(t, db)
 		base := "/campaigns/" + id(c.ID)
+		// Scheduled before a list is uploaded: refused, still a draft (it
+		// would finish at once having sent to nobody).
+		wantRedirect(t, op.post(base+"/schedule", nil), base)
+		if flash := op.get(base).doc(t).Find("[data-testid=flash]").Text(); !strings.Contains(flash, "upload a recipient list") {
+			t.Fatalf("schedule without a list: flash %q", flash)
+		}
+		if c2, _ := models.GetCampaign(context.Background(), db, c.ID); c2.Status != models.CampaignDraft || auditCount(db, "campaign.schedule") != 0 {
+			t.Fatalf("schedule without a list: status %s, audits %d", c2.Status, auditCount(db, "campaign.schedule"))
+		}
 
 		if st := uploadList(t, op, base, "business_id", "business_id\nB0\nB3\nB5\nNOBODY\n"); st != http.StatusSeeOther {
 			t.Fatalf("upload: %d", st)
@@ -700,5 +709,34 @@ func TestCampaignConditionNeedsANumber(t *testing.T) {
 		want(t, op.post("/campaigns", f), http.StatusUnprocessableEntity)
 		f.Set("cond_value0", "2.5")
 		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
+	})
+}
+
+// A deleted template: no campaign is saved on it, and one written before
+// it was deleted is not scheduled (it stays a draft, nothing fires).
+func TestCampaignOnADeletedTemplate(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db)
+		w := newCampaignWorld(t, app.signedIn(mustStaff(t, db, "boss@example.com", models.RoleAdmin)), db, 2)
+		op := app.signedIn(mustStaff(t, db, "op@example.com", models.RoleOperator))
+		f := campaignForm(w.tpl.ID)
+		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
+		c := lastCampaign(t, db)
+		if err := db.Model(&models.Template{}).Where("id = ?", w.tpl.ID).Update("status", models.TemplateDeleted).Error; err != nil {
+			t.Fatal(err)
+		}
+		r := op.post("/campaigns", f)
+		want(t, r, http.StatusUnprocessableEntity)
+		if r.doc(t).Find("[data-testid=error-template]").Length() != 1 || lastCampaign(t, db).ID != c.ID {
+			t.Fatalf("a campaign saved on a deleted template:\n%.2000s", r.body)
+		}
+		base := "/campaigns/" + id(c.ID)
+		wantRedirect(t, op.post(base+"/schedule", nil), base)
+		c2, _ := models.GetCampaign(context.Background(), db, c.ID)
+		var runs int64
+		db.Model(&models.CampaignRun{}).Where("campaign_id = ?", c.ID).Count(&runs)
+		if c2.Status != models.CampaignDraft || c2.NextRunAt != nil || runs != 0 || auditCount(db, "campaign.schedule") != 0 {
+			t.Fatalf("scheduling on a deleted template: status %s next %v runs %d", c2.Status, c2.NextRunAt, runs)
+		}
 	})
 }

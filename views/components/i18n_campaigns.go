@@ -181,6 +181,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.err_held":                     {"活动已暂挂：模板在微信端已变更或删除。请检查内容后保存以解除。", "The campaign is held: its template changed or vanished at WeChat. Check the values and save to release it."},
 	"cmp.err_run_active":               {"上一批次仍在发送，不能同时开始新的批次。", "A run is still going; runs never overlap."},
 	"cmp.err_state":                    {"活动当前的状态不允许此操作，请刷新页面。", "The campaign's state does not allow this now; reload the page."},
+	"cmp.err_empty_list":               {"上传的名单中没有任何用户：请先上传收件人名单再排期。", "The uploaded list holds nobody: upload a recipient list before scheduling."},
 	"cmp.err_no_firing":                {"此排期在将来没有发送时间（时间已过或超出结束日期）。", "The schedule has no firing in the future (the time has passed or is beyond the end date)."},
 	"cmp.err_self_approval":            {"不能批准自己创建或提交的活动。", "You cannot approve a campaign you created or submitted."},
 	"cmp.held_reason.template_changed": {"已暂挂：模板在微信端已变更，请检查关键词内容并保存。", "Held: the template changed at WeChat; check the keyword values and save."},
