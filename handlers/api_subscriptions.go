@@ -77,23 +77,29 @@ func (h *API) ReportSubscription(c echo.Context) error {
 		}
 		tpls[id] = t
 	}
-	u, err := models.EnsureUser(ctx, h.DB, app.ID, b.OpenID)
-	if err != nil {
-		return err
-	}
 	idem := c.Request().Header.Get("Idempotency-Key")
 	if len(idem) > maxIdempotencyKey {
 		return apiErr(http.StatusBadRequest, "idempotency_key_invalid", "Idempotency-Key", maxIdempotencyKey)
+	}
+	dedupKey := func(id string) string {
+		if idem == "" {
+			return ""
+		}
+		sum := sha256.Sum256([]byte(app.AppID + "\x00" + idem + "\x00" + id))
+		return "client:" + hex.EncodeToString(sum[:20])
+	}
+	if err := h.reportReplays(c, app.ID, b.OpenID, result, dedupKey); err != nil {
+		return err
+	}
+	u, err := models.EnsureUser(ctx, h.DB, app.ID, b.OpenID)
+	if err != nil {
+		return err
 	}
 	out := make([]apiSubscriptionEffect, 0, len(ids))
 	for _, id := range ids {
 		t, status := tpls[id], result[id]
 		ch := models.CreditChange{AppID: app.ID, UserID: u.ID, TemplateID: t.ID, WxTemplateID: t.TemplateID,
-			LongTerm: t.LongTerm(), Source: models.SourceClient, Now: h.Now()}
-		if idem != "" {
-			sum := sha256.Sum256([]byte(app.AppID + "\x00" + idem + "\x00" + id))
-			ch.DedupKey = "client:" + hex.EncodeToString(sum[:20])
-		}
+			LongTerm: t.LongTerm(), Source: models.SourceClient, Now: h.Now(), DedupKey: dedupKey(id)}
 		eff := apiSubscriptionEffect{TemplateID: id, Status: status}
 		switch status {
 		case "accept", "acceptWithAudio", "acceptWithAlert":
@@ -133,4 +139,36 @@ func (h *API) ReportSubscription(c echo.Context) error {
 		out = append(out, eff)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"openid": u.OpenID, "results": out})
+}
+
+// reportKinds is the event a reported status records.
+var reportKinds = map[string]string{"accept": models.SubEventAccept, "acceptWithAudio": models.SubEventAccept,
+	"acceptWithAlert": models.SubEventAccept, "reject": models.SubEventReject, "ban": models.SubEventBan}
+
+// reportReplays refuses a report whose Idempotency-Key was used before for
+// another request (another user, or another status for a template): it
+// would be answered "duplicate" while what it says was never recorded.
+func (h *API) reportReplays(c echo.Context, appID int64, openid string, result map[string]string, dedupKey func(string) string) error {
+	if dedupKey("") == "" {
+		return nil
+	}
+	ctx := c.Request().Context()
+	var userID int64 = -1
+	if u, err := models.GetUserByOpenID(ctx, h.DB, appID, openid); err == nil {
+		userID = u.ID
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	for id, status := range result {
+		ev, err := models.SubscriptionEventByDedupKey(ctx, h.DB, dedupKey(id))
+		if errors.Is(err, models.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if ev.UserID != userID || ev.Kind != reportKinds[status] {
+			return apiErr(http.StatusConflict, "idempotency_key_reused", "Idempotency-Key")
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -345,3 +346,14 @@ func insertIgnore(tx *gorm.DB) *gorm.DB {
 }
 
 func dedupKey(prefix string, id int64) string { return prefix + ":" + strconv.FormatInt(id, 10) }
+
+// SubscriptionEventByDedupKey loads the event recorded under a dedup key
+// (ErrNotFound when none is).
+func SubscriptionEventByDedupKey(ctx context.Context, db *gorm.DB, key string) (*SubscriptionEvent, error) {
+	var e SubscriptionEvent
+	err := db.WithContext(ctx).Where("dedup_key = ?", key).Take(&e).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	return &e, err
+}

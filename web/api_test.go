@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -337,6 +338,18 @@ func TestAPIClientReportAndPushCountOneTapOnce(t *testing.T) {
 		}
 		if got := credits(t, db, a.ID, "o_dave", tpl); got != 1 {
 			t.Fatalf("retried report: %d credits", got)
+		}
+		// The same key for another request (another status, another user)
+		// is a conflict, not a duplicate of something never recorded.
+		wantAPIError(t, callAPI(t, app, "POST", "/subscriptions", key, strings.Replace(body, `"accept"`, `"reject"`, 1), "Idempotency-Key", "tap-1"),
+			409, "idempotency_key_reused", "Idempotency-Key")
+		wantAPIError(t, callAPI(t, app, "POST", "/subscriptions", key, strings.Replace(body, "o_dave", "o_erin", 1), "Idempotency-Key", "tap-1"),
+			409, "idempotency_key_reused", "Idempotency-Key")
+		if got := credits(t, db, a.ID, "o_dave", tpl); got != 1 {
+			t.Fatalf("after conflicting reports: %d credits", got)
+		}
+		if _, err := models.GetUserByOpenID(context.Background(), db, a.ID, "o_erin"); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("a refused report made its user: %v", err)
 		}
 		// Paired events point at each other.
 		var bad int64
