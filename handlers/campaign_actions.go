@@ -303,9 +303,15 @@ func (h *Campaigns) TestSend(c echo.Context) error {
 	case h.Queue == nil:
 		problem = T(c, "tpl.test_send_unavailable")
 	}
-	for _, o := range openids {
+	users := make([]*models.User, len(openids))
+	for i, o := range openids {
 		if problem == "" && !openIDPattern.MatchString(o) {
 			problem = T(c, "cmp.test_openid_invalid", o)
+		}
+		if problem == "" {
+			if users[i], problem, err = testRecipient(ctx, h.DB, Lang(c), a.ID, o); err != nil {
+				return err
+			}
 		}
 	}
 	if problem != "" {
@@ -313,15 +319,12 @@ func (h *Campaigns) TestSend(c echo.Context) error {
 	}
 	var results []views.TestResult
 	vals := cp.Values()
-	for _, o := range openids {
-		attrs := "{}"
-		if u, err := models.GetUserByOpenID(ctx, h.DB, a.ID, o); err == nil {
-			attrs = u.Attributes
-		}
-		id, err := testSend(ctx, h.DB, h.Queue, a, t, o, cp.Page, models.RenderValues(vals, attrs))
+	for i, u := range users {
+		id, err := testSend(ctx, h.Queue, a, t, u, cp.Page, models.RenderValues(vals, u.Attributes))
 		if err != nil {
 			return err
 		}
+		o := openids[i]
 		results = append(results, views.TestResult{OpenID: o, Poll: "/templates/" + strconv.FormatInt(t.ID, 10) + "/test-send/" + strconv.FormatInt(id, 10)})
 		if err := h.audit(c, "campaign.test_send", cp, map[string]any{"openid": o, "delivery": id}); err != nil {
 			return err

@@ -497,6 +497,13 @@ func (h *Templates) TestSend(c echo.Context) error {
 	case h.Queue == nil:
 		problem = T(c, "tpl.test_send_unavailable")
 	}
+	ctx := c.Request().Context()
+	var u *models.User
+	if problem == "" {
+		if u, problem, err = testRecipient(ctx, h.DB, Lang(c), a.ID, openid); err != nil {
+			return err
+		}
+	}
 	respond := func(f *components.Flash, poll string) error {
 		status := http.StatusOK
 		if poll == "" && f != nil && f.Kind == "error" {
@@ -518,8 +525,7 @@ func (h *Templates) TestSend(c echo.Context) error {
 	if problem != "" {
 		return respond(&components.Flash{Kind: "error", Message: problem}, "")
 	}
-	ctx := c.Request().Context()
-	id, err := testSend(ctx, h.DB, h.Queue, a, t, openid, page, data)
+	id, err := testSend(ctx, h.Queue, a, t, u, page, data)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/minipush/minipush/models"
@@ -17,18 +18,26 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, nd models.NewDelivery) (*models.Delivery, bool, error)
 }
 
-// testSend queues one console test send to openid through q: an ordinary
-// delivery (the user is created when WeChat's push has not yet made it).
-func testSend(ctx context.Context, db *gorm.DB, q Enqueuer, a *models.App, t *models.Template, openid, page string, data map[string]string) (int64, error) {
-	u, err := models.EnsureUser(ctx, db, a.ID, openid)
-	if err != nil {
-		return 0, err
-	}
-	d, _, err := q.Enqueue(ctx, models.NewDelivery{AppID: a.ID, UserID: u.ID, TemplateID: t.ID, OpenID: openid, Page: page, Data: data})
+// testSend queues one console test send to user u through q: an ordinary
+// delivery.
+func testSend(ctx context.Context, q Enqueuer, a *models.App, t *models.Template, u *models.User, page string, data map[string]string) (int64, error) {
+	d, _, err := q.Enqueue(ctx, models.NewDelivery{AppID: a.ID, UserID: u.ID, TemplateID: t.ID, OpenID: u.OpenID, Page: page, Data: data})
 	if err != nil {
 		return 0, err
 	}
 	return d.ID, nil
+}
+
+// testRecipient finds the user a test send goes to. A user minipush does
+// not know holds no credit (credits come with the taps WeChat pushes or the
+// backend reports, which make the user), so the send could only be
+// skipped: problem says so, naming the openid, and no user is made.
+func testRecipient(ctx context.Context, db *gorm.DB, lang string, appID int64, openid string) (u *models.User, problem string, err error) {
+	u, err = models.GetUserByOpenID(ctx, db, appID, openid)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, components.Translate(lang, "tpl.test_send_no_user", openid), nil
+	}
+	return u, "", err
 }
 
 // DescribeDelivery says in words where a delivery stands, with WeChat's

@@ -575,6 +575,16 @@ func TestTemplateTestSendRefusesBadOpenID(t *testing.T) {
 		if !strings.Contains(r.body, "An openid is 1 to 64 letters") || users != 0 || deliveries != 0 {
 			t.Fatalf("test send to %q: %d users, %d deliveries, answer:\n%s", "bad id!", users, deliveries, r.body)
 		}
+		// A well-formed openid nobody has: said so (it could hold no credit),
+		// nothing queued, no user made.
+		form.Set("openid", "o_typo")
+		r = boss.do(http.MethodPost, "/templates/"+id(w.tpl.ID)+"/test-send", form, map[string]string{"HX-Request": "true"})
+		want(t, r, http.StatusUnprocessableEntity)
+		db.Model(&models.User{}).Where("openid = ?", "o_typo").Count(&users)
+		db.Model(&models.Delivery{}).Count(&deliveries)
+		if !strings.Contains(r.body, "No user has the openid “o_typo”") || users != 0 || deliveries != 0 {
+			t.Fatalf("test send to an unknown openid: %d users, %d deliveries, answer:\n%s", users, deliveries, r.body)
+		}
 	})
 }
 
@@ -597,6 +607,15 @@ func TestCampaignTestSend(t *testing.T) {
 		db.Model(&models.User{}).Where("openid = ?", "<b>x</b>").Count(&made)
 		if !strings.Contains(r.body, "is not an openid") || made != 0 {
 			t.Fatalf("a test send to %q: %d users made, answer:\n%s", "<b>x</b>", made, r.body)
+		}
+		form.Set("openids", "o_user_000, o_typo") // one unknown: nothing queued for either
+		r = op.do(http.MethodPost, "/campaigns/"+id(c.ID)+"/test-send", form, hx)
+		want(t, r, http.StatusUnprocessableEntity)
+		var queued int64
+		db.Model(&models.User{}).Where("openid = ?", "o_typo").Count(&made)
+		db.Model(&models.Delivery{}).Count(&queued)
+		if !strings.Contains(r.body, "o_typo") || made != 0 || queued != 0 {
+			t.Fatalf("a test send naming an unknown openid: %d users made, %d queued, answer:\n%s", made, queued, r.body)
 		}
 		form.Set("openids", "o_user_000, o_user_001")
 		r = op.do(http.MethodPost, "/campaigns/"+id(c.ID)+"/test-send", form, hx)

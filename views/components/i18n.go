@@ -316,6 +316,7 @@ var shellCatalog = map[string][2]string{
 	"tpl.check":                 {"检查", "Check"},
 	"tpl.test_send":             {"测试发送", "Test send"},
 	"tpl.test_send_invalid":     {"有关键词不符合取值规则，请先修正标红的项。", "Some keywords break their rule: fix the ones in red first."},
+	"tpl.test_send_no_user":     {"没有 openid 为“%s”的用户：用户须先打开小程序并允许此模板，才会有发送次数。请检查 openid。", "No user has the openid “%s”: a user holds credits only after opening the mini program and allowing the template. Check the openid."},
 	"tpl.test_send_openid":      {"请填写测试接收人的 openid。", "Enter the test recipient's openid."},
 	"tpl.test_send_too_long":    {"跳转页面最多 180 个字符，openid 最多 64 个字符。", "The page takes at most 180 characters and the openid at most 64."},
 	"tpl.test_send_deleted":     {"模板已删除，不能发送。", "The template is deleted: it cannot be sent."},
