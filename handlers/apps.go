@@ -162,7 +162,7 @@ func (h *Apps) check(c echo.Context, in *appInput, existing *models.App) (valida
 	}
 	if in.Timezone == "" {
 		errs.Add("timezone", T(c, "form.required"))
-	} else if _, err := time.LoadLocation(in.Timezone); err != nil {
+	} else if _, err := models.LoadZone(in.Timezone); err != nil {
 		errs.Add("timezone", T(c, "apps.timezone_invalid"))
 	}
 	if (in.QuietStart == "") != (in.QuietEnd == "") {

@@ -167,8 +167,8 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 	default:
 		errs.Add("audience", T(c, "cmp.invalid_choice"))
 	}
-	loc, err := time.LoadLocation(f.Timezone)
-	if f.Timezone == "" || err != nil {
+	loc, err := models.LoadZone(f.Timezone)
+	if err != nil {
 		errs.Add("timezone", T(c, "cmp.timezone_invalid"))
 		loc = time.UTC
 	}
@@ -181,6 +181,10 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 			errs.Add("run_at", T(c, "form.required"))
 		case err != nil:
 			errs.Add("run_at", T(c, "cmp.run_at_invalid"))
+		case t.Format("2006-01-02T15:04") != f.RunAt:
+			// A wall-clock time the zone skips (clocks go forward): Go
+			// moves it, an hour early or late; the operator should choose.
+			errs.Add("run_at", T(c, "cmp.run_at_skipped", f.RunAt, f.Timezone))
 		default:
 			u := t.UTC()
 			f.runAt = &u

@@ -302,6 +302,16 @@ func BadCronField(expr string) (int, string) {
 	return -1, ""
 }
 
+// LoadZone loads a time zone by its IANA name, as the forms take it: not
+// "" (UTC to time.LoadLocation) nor "Local" (the server's zone, which staff
+// cannot see).
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, errors.New("time zone " + strconv.Quote(name) + ": not an IANA name")
+	}
+	return time.LoadLocation(name)
+}
+
 // Location is the campaign's time zone (the account's by default).
 func (c *Campaign) Location() *time.Location {
 	if loc, err := time.LoadLocation(c.Timezone); err == nil && c.Timezone != "" {

@@ -143,9 +143,13 @@ func TestAppValidationBothLanguages(t *testing.T) {
 			f.Set("app_id", "not-an-appid")
 			f.Set("aes_key", "tooShort")
 			f.Set("quiet_end", "")
+			f.Set("timezone", "Local") // the server's own zone: not a name staff can check
 			r := c.post("/settings/apps", f)
 			want(t, r, http.StatusUnprocessableEntity)
 			d := r.doc(t)
+			if d.Find(`[data-testid=error-timezone]`).Length() != 1 {
+				t.Errorf("%s: timezone Local accepted", lang)
+			}
 			for field, msg := range map[string]string{"app_id": msgs[0], "aes_key": msgs[1], "api_base_url": msgs[2], "quiet_end": msgs[3]} {
 				if got := d.Find(`[data-testid=error-` + field + `]`).Text(); !strings.Contains(got, msg) {
 					t.Errorf("%s: %s error %q, want %q", lang, field, got, msg)

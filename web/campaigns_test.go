@@ -402,6 +402,19 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		if e := r.doc(t).Find("[data-testid=error-run_at]").Text(); !strings.Contains(e, "time has passed") {
 			t.Fatalf("a past once: run_at error %q", e)
 		}
+		f.Set("run_at", "2027-03-14T02:30") // New York skips 02:00–03:00 that day
+		r = op.post("/campaigns", f)
+		want(t, r, http.StatusUnprocessableEntity)
+		if e := r.doc(t).Find("[data-testid=error-run_at]").Text(); !strings.Contains(e, "2027-03-14T02:30 does not exist in America/New_York") {
+			t.Fatalf("a skipped wall-clock time: run_at error %q", e)
+		}
+		f.Set("timezone", "Local") // the server's zone, which nobody can see
+		r = op.post("/campaigns", f)
+		want(t, r, http.StatusUnprocessableEntity)
+		if r.doc(t).Find("[data-testid=error-timezone]").Length() != 1 {
+			t.Fatalf("timezone Local accepted:\n%.2000s", r.body)
+		}
+		f.Set("timezone", "America/New_York")
 		f.Set("schedule", "cron")
 		f.Set("cron", "30 9 * * 1-5")
 		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")

@@ -87,6 +87,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.run_at":               {"发送时间", "Send at"},
 	"cmp.run_at_help":          {"按下方时区理解。", "Read in the time zone below."},
 	"cmp.run_at_invalid":       {"请填写有效的日期和时间。", "Enter a valid date and time."},
+	"cmp.run_at_skipped":       {"%s 在 %s 不存在（夏令时拨快时跳过的时间）：请选择其前或其后的时间。", "%s does not exist in %s (the clocks skip it when daylight saving time begins): choose a time before or after it."},
 	"cmp.run_at_past":          {"这个时间已经过去，请选择将来的时间。", "This time has passed: choose a time in the future."},
 	"cmp.cron_never":           {"这个 cron 表达式永远不会触发（例如 2 月 31 日）：请检查日和月。", "This cron expression never fires (a date like 31 February): check the day and month."},
 	"cmp.cron_ends_first":      {"结束日期早于第一次发送：请推后结束日期或修改 cron。", "The end date comes before the first firing: move the end date later or change the cron expression."},
