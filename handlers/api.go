@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,7 +94,10 @@ func (h *API) writeError(c echo.Context, err error) error {
 	case errors.As(err, &ae):
 	case errors.Is(err, echo.ErrNotFound):
 		ae = StatusError(http.StatusNotFound)
-		if allow := allowedMethods(c.Echo().Routes(), c.Request().URL.Path); len(allow) > 0 {
+		// The path as the router matched it (escaped when the client escaped
+		// it: users%3Abatch is no route, whatever it decodes to).
+		allow := allowedMethods(c.Echo().Routes(), echo.GetPath(c.Request()))
+		if len(allow) > 0 && !slices.Contains(allow, c.Request().Method) {
 			c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
 			ae = StatusError(http.StatusMethodNotAllowed)
 		}
@@ -157,7 +161,13 @@ func WriteAPIError(c echo.Context, ae *APIError) error {
 	}
 	msg := ae.Message
 	if msg == "" {
-		msg = components.Translate(apiLang(c), "api.err."+ae.Code, ae.Args...)
+		args := slices.Clone(ae.Args)
+		for i, a := range args {
+			if w, ok := a.(typeWord); ok {
+				args[i] = components.Translate(apiLang(c), "api.json."+string(w))
+			}
+		}
+		msg = components.Translate(apiLang(c), "api.err."+ae.Code, args...)
 	}
 	body := map[string]any{"code": ae.Code, "message": msg}
 	if ae.Field != "" {
@@ -248,16 +258,19 @@ func decodeJSON(c echo.Context, v any) error {
 // an object are refused by the decoder (wrong_type).
 func refuseNull(body *bufio.Reader) error {
 	for {
-		b, err := body.ReadByte()
+		b, err := body.Peek(1)
 		switch {
 		case err != nil:
 			return jsonError(err)
-		case b == ' ' || b == '\t' || b == '\n' || b == '\r':
+		case strings.ContainsRune(" \t\r\n", rune(b[0])):
+			_, _ = body.Discard(1)
 			continue
-		case b == 'n':
-			return apiErr(http.StatusUnprocessableEntity, "wrong_type", "", "got null, want object")
 		}
-		return body.UnreadByte()
+		// null alone (what follows it, if anything, is the decoder's to refuse)
+		if w, _ := body.Peek(5); bytes.HasPrefix(w, []byte("null")) && (len(w) == 4 || strings.ContainsRune(" \t\r\n", rune(w[4]))) {
+			return wrongType("", "null", "object")
+		}
+		return nil
 	}
 }
 
@@ -276,12 +289,46 @@ func jsonError(err error) error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return apiErr(http.StatusBadRequest, "bad_json", "", "empty or cut-off body")
 	case errors.As(err, &te):
-		return apiErr(http.StatusUnprocessableEntity, "wrong_type", te.Field, "got "+te.Value+", want "+jsonType(te.Type))
+		return wrongType(te.Field, te.Value, jsonType(te.Type))
 	}
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return apiErr(http.StatusUnprocessableEntity, "unknown_field", strings.Trim(f, `"`))
 	}
 	return apiErr(http.StatusBadRequest, "bad_json", "", "not valid JSON")
+}
+
+// typeWord is a JSON type named in an error message, put into the
+// caller's language when the message is written.
+type typeWord string
+
+// wrongType is a wrong_type error: got is what the JSON held (as
+// encoding/json names it: "number", "bool", "number 1e999"…), want what
+// the field takes.
+func wrongType(field, got, want string) *APIError {
+	got, _, _ = strings.Cut(got, " ")
+	if got == "bool" {
+		got = "boolean"
+	}
+	return apiErr(http.StatusUnprocessableEntity, "wrong_type", field, typeWord(got), typeWord(want))
+}
+
+// jsonValueType names the JSON type of a raw value.
+func jsonValueType(raw []byte) string {
+	switch v := bytes.TrimSpace(raw); {
+	case len(v) == 0:
+		return "null"
+	case v[0] == '"':
+		return "string"
+	case v[0] == '{':
+		return "object"
+	case v[0] == '[':
+		return "array"
+	case v[0] == 't' || v[0] == 'f':
+		return "boolean"
+	case v[0] == 'n':
+		return "null"
+	}
+	return "number"
 }
 
 // jsonType names a Go type as the JSON a client should send for it (the

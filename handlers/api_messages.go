@@ -95,7 +95,7 @@ func messageData(raw map[string]json.RawMessage) (map[string]string, error) {
 			Value *string `json:"value"`
 		}
 		if err := json.Unmarshal(v, &obj); err != nil || obj.Value == nil {
-			return nil, apiErr(http.StatusUnprocessableEntity, "wrong_type", "data."+k, `want a string or {"value": "…"}`)
+			return nil, wrongType("data."+k, jsonValueType(v), "string_or_value")
 		}
 		out[k] = *obj.Value
 	}

@@ -54,7 +54,7 @@ func (h *API) ReportSubscription(c echo.Context) error {
 		var st string
 		var te *json.UnmarshalTypeError
 		if err := json.Unmarshal(raw, &st); errors.As(err, &te) {
-			return apiErr(http.StatusUnprocessableEntity, "wrong_type", "result."+id, "got "+te.Value+", want string")
+			return wrongType("result."+id, te.Value, "string")
 		} else if err != nil {
 			return jsonError(err)
 		}

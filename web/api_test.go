@@ -134,6 +134,17 @@ func TestAPIAuthErrorsAndLimits(t *testing.T) {
 			}
 		}
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, `null`), 422, "wrong_type", "")
+		for _, body := range []string{`nope`, `n`, `nul`, `nullx`} { // not JSON, not null
+			wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, body), 400, "bad_json", "")
+		}
+		if r := callAPI(t, app, "PUT", "/users/o_alice", key, `{"tags":"vip"}`, "Accept-Language", "zh-CN"); !strings.Contains(r.body, "收到字符串，应为数组") {
+			t.Fatalf("a wrong type in Chinese: %s", r.body)
+		}
+		// Escaped, the colon of users:batch names no route: 404, not a 405
+		// that allows the method it refuses.
+		if r := callAPI(t, app, "POST", "/users%3Abatch", key, `{"users":[]}`); r.status != 404 || r.header.Get("Allow") != "" {
+			t.Fatalf("POST /users%%3Abatch: %d, Allow %q", r.status, r.header.Get("Allow"))
+		}
 		for _, m := range []string{"DELETE", "POST", "PATCH"} { // a known path, a method it does not take
 			r := callAPI(t, app, m, "/users/o_nobody", key, `{}`)
 			wantAPIError(t, r, 405, "method_not_allowed", "")
