@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,10 +39,7 @@ func (h *Campaigns) liveFigures(c echo.Context, r *models.CampaignRun, d *views.
 	if loc == nil {
 		loc = time.UTC
 	}
-	// FormatTime ends with the zone's name: "2006-01-02 15:04:05 CST (UTC+8)".
-	if parts := strings.SplitN(components.FormatTime(ctx, now), " ", 3); len(parts) == 3 {
-		d.Zone = parts[2]
-	}
+	d.Zone = components.ZoneLabel(ctx)
 	if r.Status == models.RunExpanding || r.Status == models.RunSending {
 		rate, ok, err := models.CurrentRate(ctx, h.DB, r, now)
 		if err != nil {
@@ -55,7 +51,7 @@ func (h *Campaigns) liveFigures(c echo.Context, r *models.CampaignRun, d *views.
 			rate = d.Rate // no recent sample yet: the average
 		}
 		if left := r.Queued + r.Sending; left > 0 && rate > 0 {
-			d.ETA = (time.Duration(float64(left)/rate) * time.Second).Round(time.Second).String()
+			d.ETA = components.FormatDuration(Lang(c), time.Duration(float64(left)/rate)*time.Second)
 			d.ETAMore = r.ExpandedAt == nil
 		}
 	}

@@ -158,10 +158,16 @@ func TestCampaignProgressRateAndChart(t *testing.T) {
 		if _, err := fmt.Sscanf(doc.Find("[data-testid=rate-now]").Text(), "now %f msg/s", &rate); err != nil || rate > 7.5 || rate < 300/(40+spent)-0.05 {
 			t.Fatalf("rate now %q (err %v)\n%.3000s", doc.Find("[data-testid=rate-now]").Text(), err, r.body)
 		}
-		var eta string
-		fmt.Sscanf(doc.Find("[data-testid=eta]").Text(), "about %s left", &eta)
-		if d, err := time.ParseDuration(eta); err != nil || d < 40*time.Second || d > time.Duration(40+spent+1)*time.Second {
+		// In words ("about 1 min 5 s left"), not Go's "1m5s".
+		eta := strings.TrimSuffix(strings.TrimPrefix(doc.Find("[data-testid=eta]").Text(), "about "), " left")
+		eta = strings.NewReplacer(" h", "h", " min", "m", " s", "s", " ", "").Replace(eta)
+		if d, err := time.ParseDuration(eta); err != nil || d < 40*time.Second || d > time.Duration(40+spent+1)*time.Second ||
+			!strings.Contains(doc.Find("[data-testid=eta]").Text(), " s left") {
 			t.Fatalf("eta %q", doc.Find("[data-testid=eta]").Text())
+		}
+		// The chart's hint names the zone its minutes are in.
+		if h := doc.Find("h3 .muted").Text(); !strings.Contains(h, "Asia/Shanghai (UTC+8)") {
+			t.Fatalf("chart hint %q does not name the zone", h)
 		}
 		var chart struct {
 			Labels []string `json:"labels"`
