@@ -235,7 +235,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.dstatus.queued":           {"排队", "Queued"},
 	"cmp.dstatus.paused":           {"暂停", "Paused"},
 	"cmp.dstatus.sending":          {"发送中", "Sending"},
-	"cmp.dstatus.sent":             {"已发送", "Sent"},
+	"cmp.dstatus.sent":             {"已受理，待确认", "Accepted, awaiting confirmation"},
 	"cmp.dstatus.delivered":        {"已送达", "Delivered"},
 	"cmp.dstatus.failed":           {"失败", "Failed"},
 	"cmp.dstatus.skipped":          {"跳过", "Skipped"},
