@@ -78,7 +78,7 @@ func (h *Campaigns) List(c echo.Context) error {
 		row := views.CampaignRow{ID: r.ID, Name: r.Name, AppName: appNames[r.AppID], Template: tplTitles[r.TemplateID],
 			Status: r.Status, Held: r.HeldReason, Schedule: scheduleSummary(c, &r)}
 		if r.NextRunAt != nil {
-			row.Next = components.FormatTime(ctx, *r.NextRunAt)
+			row.Next = campaignTime(&r, *r.NextRunAt)
 		}
 		if lr := last[r.ID]; lr != nil {
 			row.LastRun = &views.RunSummary{Status: lr.Status, Audience: lr.Audience, Done: lr.Sent + lr.Delivered,
@@ -317,6 +317,14 @@ func (h *Campaigns) Show(c echo.Context) error {
 	return Render(c, http.StatusOK, h.page(c, cp.Name), views.CampaignShow(d))
 }
 
+// campaignTime is a time of a campaign's schedule as its operator set it:
+// on the campaign's clock, with the zone named (the console's own zone may
+// differ, and a bare time would be read as either).
+func campaignTime(cp *models.Campaign, t time.Time) string {
+	loc := cp.Location()
+	return t.In(loc).Format("2006-01-02 15:04") + " " + loc.String()
+}
+
 func (h *Campaigns) detail(c echo.Context, cp *models.Campaign, t *models.Template, a *models.App) (views.CampaignDetail, error) {
 	ctx := c.Request().Context()
 	aud := cp.AudienceSpec()
@@ -327,10 +335,10 @@ func (h *Campaigns) detail(c echo.Context, cp *models.Campaign, t *models.Templa
 		Audience: views.AudienceView{Kind: aud.Kind, Tags: aud.Tags, Conds: condViews(aud.Conds), ListLines: aud.ListLines, ListMissing: aud.ListMissing},
 		Keywords: h.keywordRows(c, t, nil, nil, cp.Values()), Pending: cp.Status == models.CampaignPending}
 	if cp.NextRunAt != nil {
-		d.Next = components.FormatTime(ctx, *cp.NextRunAt)
+		d.Next = campaignTime(cp, *cp.NextRunAt)
 	}
 	if cp.EndAt != nil {
-		d.EndAt = cp.EndAt.In(cp.Location()).Format("2006-01-02 15:04") + " " + cp.Timezone
+		d.EndAt = campaignTime(cp, *cp.EndAt)
 	}
 	// A canceled or completed campaign fires no more: no firings to list.
 	if cp.ScheduleKind == models.ScheduleCron && cp.Status != models.CampaignCanceled && cp.Status != models.CampaignCompleted {

@@ -461,6 +461,15 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		if lt := c.NextRunAt.In(ny); lt.Hour() != 9 || lt.Minute() != 30 || lt.Weekday() == time.Saturday || lt.Weekday() == time.Sunday {
 			t.Fatalf("next firing %v in New York", lt)
 		}
+		// Shown on the campaign's clock with its zone named, on the page and
+		// in the list (the console's zone is Shanghai's).
+		wantNext := c.NextRunAt.In(ny).Format("2006-01-02 15:04") + " America/New_York"
+		if got := op.get(base).doc(t).Find("[data-testid=next-run]").Text(); got != wantNext {
+			t.Fatalf("next run shown as %q, want %q", got, wantNext)
+		}
+		if !strings.Contains(op.get("/campaigns").body, wantNext) {
+			t.Fatalf("the campaign list does not show the next run as %q", wantNext)
+		}
 		if auditCount(db, "campaign.approve") != 1 {
 			t.Fatal("approval not audited")
 		}
