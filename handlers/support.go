@@ -180,7 +180,11 @@ func (l *supportLookups) prefetchTestSenders(ds []*models.Delivery) {
 // event builds the view of one subscription event.
 func (l *supportLookups) event(e *models.SubscriptionEvent) views.EventView {
 	v := views.EventView{ID: e.ID, Kind: e.Kind, Delta: e.Delta, Source: e.Source, Note: e.Note, At: e.CreatedAt,
-		Paired: e.MatchedID != nil, DeliveryID: e.DeliveryID}
+		DeliveryID: e.DeliveryID}
+	// Of a pair, the later report granted nothing; the earlier one did.
+	if e.MatchedID != nil {
+		v.Paired, v.PairedLater = *e.MatchedID < e.ID, *e.MatchedID > e.ID
+	}
 	if e.TemplateID != nil {
 		v.TemplateTitle = l.template(*e.TemplateID).Title
 	} else {

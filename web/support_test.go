@@ -480,3 +480,33 @@ func TestUserPageNamesTestSenders(t *testing.T) {
 		}
 	})
 }
+
+// One tap reported by both sources: the user's timeline says of the later
+// report that it granted nothing, and of the earlier that it was reported
+// again, not both the same (the earlier did grant the credit).
+func TestUserTimelineNamesWhichReportOfATapCounted(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		f := newSupportFixture(t, db)
+		u := f.user(t, "o_pair", "cust-p")
+		now := time.Now().UTC()
+		for i, src := range []string{models.SourceClient, models.SourceWeChat} {
+			if _, err := models.GrantAccept(context.Background(), db, models.CreditChange{AppID: f.a.ID, UserID: u.ID, TemplateID: f.tpl.ID,
+				WxTemplateID: f.tpl.TemplateID, Source: src, Now: now.Add(time.Duration(i) * time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var evs []models.SubscriptionEvent
+		db.Where("user_id = ?", u.ID).Order("id").Find(&evs)
+		if len(evs) != 2 || evs[0].Delta != 1 || evs[1].Delta != 0 || evs[0].MatchedID == nil || evs[1].MatchedID == nil {
+			t.Fatalf("events %+v: want a credited report and its pair", evs)
+		}
+		sup := f.app.signedIn(mustStaff(t, db, "sup@example.com", models.RoleSupport))
+		sup.lang = "en"
+		doc := sup.get("/users/" + id(u.ID)).doc(t)
+		first, second := doc.Find(`[data-testid="event-`+id(evs[0].ID)+`"]`), doc.Find(`[data-testid="event-`+id(evs[1].ID)+`"]`)
+		if first.Find("[data-testid=paired]").Length() != 0 || first.Find("[data-testid=paired-later]").Length() != 1 ||
+			second.Find("[data-testid=paired]").Length() != 1 || second.Find("[data-testid=paired-later]").Length() != 0 {
+			t.Fatalf("timeline: first %q, second %q", first.Text(), second.Text())
+		}
+	})
+}

@@ -138,6 +138,7 @@ var usersCatalog = map[string][2]string{
 	"subevent.source.engine":  {"发送引擎", "by the delivery engine"},
 	"subevent.source.staff":   {"工作人员", "by staff"},
 	"subevent.paired":         {"同一次点击已由另一来源计入", "the same tap, already counted from the other source"},
+	"subevent.paired_later":   {"另一来源随后报告了同一次点击，未重复计入", "the other source reported the same tap later; not counted again"},
 	"subevent.note":           {"原因：%s", "Reason: %s"},
 
 	// Deliveries
