@@ -85,6 +85,7 @@ type appInput struct {
 	Lang           string             `form:"lang"`
 	SyncEveryHours string             `form:"sync_every_hours"`
 	Disabled       string             `form:"disabled"`
+	Approval       string             `form:"require_approval"`
 }
 
 var (
@@ -203,7 +204,7 @@ func formFromInput(c echo.Context, id int64, in appInput, existing *models.App, 
 	f := views.AppForm{ID: id, Name: in.Name, AppID: in.AppID, OriginalID: in.OriginalID, PushMode: string(in.PushMode), PushFormat: string(in.PushFormat),
 		APIBaseURL: in.APIBaseURL, RateLimit: in.RateLimit, DailyQuota: in.DailyQuota, Timezone: in.Timezone, QuietStart: in.QuietStart,
 		QuietEnd: in.QuietEnd, QuietPolicy: string(in.QuietPolicy), MPState: string(in.MPState), Lang: in.Lang, SyncEveryHours: in.SyncEveryHours,
-		Disabled: in.Disabled == "1", Errors: errs}
+		Disabled: in.Disabled == "1", RequireApproval: in.Approval == "1", Errors: errs}
 	if existing != nil {
 		f.AppID = existing.AppID
 		f.SecretSet, f.TokenSet, f.AESKeySet = existing.SecretEnc != "", existing.PushTokenEnc != "", existing.AESKeyEnc != ""
@@ -225,7 +226,7 @@ func (h *Apps) Create(c echo.Context) error {
 			PushTokenEnc: h.Sealer.Seal(in.PushToken), AESKeyEnc: h.Sealer.Seal(in.AESKey), PushMode: in.PushMode, PushFormat: in.PushFormat,
 			APIBaseURL: in.APIBaseURL, RateLimit: v.rate, DailyQuota: v.quota, Timezone: in.Timezone, QuietStart: in.QuietStart,
 			QuietEnd: in.QuietEnd, QuietPolicy: in.QuietPolicy, MPState: in.MPState, Lang: in.Lang, SyncEveryHours: v.hours,
-			CreatedAt: now, UpdatedAt: now}
+			RequireApproval: in.Approval == "1", CreatedAt: now, UpdatedAt: now}
 		err := models.CreateApp(ctx, h.DB, a)
 		switch {
 		case errors.Is(err, models.ErrDuplicate):
@@ -262,7 +263,7 @@ func (h *Apps) Edit(c echo.Context) error {
 		AESKeySet: a.AESKeyEnc != "", PushMode: string(a.PushMode), PushFormat: string(a.PushFormat), APIBaseURL: a.APIBaseURL,
 		RateLimit: strconv.Itoa(a.RateLimit), DailyQuota: strconv.FormatInt(a.DailyQuota, 10), Timezone: a.Timezone,
 		QuietStart: a.QuietStart, QuietEnd: a.QuietEnd, QuietPolicy: string(a.QuietPolicy), MPState: string(a.MPState), Lang: a.Lang,
-		SyncEveryHours: strconv.Itoa(a.SyncEveryHours), Disabled: a.Disabled}
+		SyncEveryHours: strconv.Itoa(a.SyncEveryHours), Disabled: a.Disabled, RequireApproval: a.RequireApproval}
 	return Render(c, http.StatusOK, h.page(c, a.Name), views.AppFormPage(f))
 }
 
@@ -284,13 +285,13 @@ func (h *Apps) Update(c echo.Context) error {
 	fields := map[string]any{"name": in.Name, "original_id": in.OriginalID, "push_mode": in.PushMode, "push_format": in.PushFormat,
 		"api_base_url": in.APIBaseURL, "rate_limit": v.rate, "daily_quota": v.quota, "timezone": in.Timezone, "quiet_start": in.QuietStart,
 		"quiet_end": in.QuietEnd, "quiet_policy": in.QuietPolicy, "mp_state": in.MPState, "lang": in.Lang, "sync_every_hours": v.hours,
-		"disabled": disabled}
+		"disabled": disabled, "require_approval": in.Approval == "1"}
 	// What changed, for the audit log: names only for secrets, never values.
 	changed := []string{}
 	for col, old := range map[string]any{"name": a.Name, "original_id": a.OriginalID, "push_mode": a.PushMode, "push_format": a.PushFormat,
 		"api_base_url": a.APIBaseURL, "rate_limit": a.RateLimit, "daily_quota": a.DailyQuota, "timezone": a.Timezone,
 		"quiet_start": a.QuietStart, "quiet_end": a.QuietEnd, "quiet_policy": a.QuietPolicy, "mp_state": a.MPState, "lang": a.Lang,
-		"sync_every_hours": a.SyncEveryHours, "disabled": a.Disabled} {
+		"sync_every_hours": a.SyncEveryHours, "disabled": a.Disabled, "require_approval": a.RequireApproval} {
 		if fields[col] != old {
 			changed = append(changed, col)
 		}

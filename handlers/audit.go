@@ -179,6 +179,13 @@ func auditDetail(lang, raw string, loc *time.Location) []views.KeyValue {
 		if str, ok := m[k].(string); ok {
 			v = detailString(lang, k, str, loc)
 		}
+		if cols, ok := m[k].([]any); ok && k == "changed" { // the fields an edit changed, by their labels
+			names := make([]string, len(cols))
+			for i, col := range cols {
+				names[i] = detailLabel(lang, fmt.Sprint(col))
+			}
+			v = strings.Join(names, ", ")
+		}
 		if v != "" {
 			out = append(out, views.KeyValue{Key: k, Label: detailLabel(lang, k), Value: v})
 		}

@@ -80,8 +80,11 @@ type App struct {
 	PausedUntil    *time.Time
 	PauseReason    string
 	Disabled       bool
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// RequireApproval: campaigns of the account wait for an admin who did
+	// not write them before they are scheduled.
+	RequireApproval bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // ListApps returns every app, by name.

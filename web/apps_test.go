@@ -114,6 +114,26 @@ func TestAppSecretsNeverShownOrLogged(t *testing.T) {
 		if a2.SecretEnc != a.SecretEnc || a2.AESKeyEnc != a.AESKeyEnc || a2.RateLimit != 77 {
 			t.Fatalf("edit lost a secret or the rate: %+v", a2)
 		}
+		// Approval of campaigns is switched on and off on the form.
+		if on, _ := models.AppRequiresApproval(context.Background(), db, a.ID); on || c.get("/settings/apps/"+id(a.ID)+"/edit").doc(t).Find(`[data-testid=require-approval][checked]`).Length() != 0 {
+			t.Fatal("a new account asks for approval")
+		}
+		keep.Set("require_approval", "1")
+		wantRedirect(t, c.post("/settings/apps/"+id(a.ID), keep), "/settings/apps/")
+		if on, _ := models.AppRequiresApproval(context.Background(), db, a.ID); !on || c.get("/settings/apps/"+id(a.ID)+"/edit").doc(t).Find(`[data-testid=require-approval][checked]`).Length() != 1 {
+			t.Fatal("approval not switched on by the form")
+		}
+		// The audit log names the changed fields in words.
+		c.lang = "en"
+		if tbl := c.get("/settings/audit?action=app.update").doc(t).Find(`[data-testid=audit-table]`).Text(); !strings.Contains(tbl, "campaigns need approval") ||
+			!strings.Contains(tbl, "rate limit") || strings.Contains(tbl, "rate_limit") {
+			t.Fatalf("audit of the edits:\n%s", tbl)
+		}
+		keep.Del("require_approval")
+		wantRedirect(t, c.post("/settings/apps/"+id(a.ID), keep), "/settings/apps/")
+		if on, _ := models.AppRequiresApproval(context.Background(), db, a.ID); on {
+			t.Fatal("approval not switched off by the form")
+		}
 		rows, _ := models.ListAudit(context.Background(), db, models.AuditFilter{Action: "app."})
 		if len(rows) < 3 {
 			t.Fatalf("audit rows for apps: %d", len(rows))
