@@ -121,7 +121,7 @@ func (h *Users) detail(c echo.Context, u *models.User, form views.AdjustForm) (v
 		d.Subs = append(d.Subs, row)
 	}
 	if s := CurrentStaff(c); s != nil && s.Role == models.RoleAdmin { // the credit form is for admins only
-		tpls, err := models.ListTemplates(ctx, h.DB, models.TemplateFilter{AppID: u.AppID, Kind: models.TemplateOneTime})
+		tpls, err := models.ListTemplates(ctx, h.DB, models.TemplateFilter{AppID: u.AppID, Kind: models.TemplateOneTime, Status: models.TemplateActive})
 		if err != nil {
 			return d, err
 		}
@@ -174,7 +174,7 @@ func (h *Users) AdjustCredits(c echo.Context) error {
 	ctx := c.Request().Context()
 	var tpl *models.Template
 	if id, perr := strconv.ParseInt(in.Template, 10, 64); perr == nil {
-		if t, gerr := models.GetTemplate(ctx, h.DB, id); gerr == nil && t.AppID == u.AppID && !t.LongTerm() {
+		if t, gerr := models.GetTemplate(ctx, h.DB, id); gerr == nil && t.AppID == u.AppID && !t.LongTerm() && t.Status == models.TemplateActive {
 			tpl = t
 		} else if gerr != nil && !errors.Is(gerr, models.ErrNotFound) {
 			return gerr

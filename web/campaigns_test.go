@@ -734,7 +734,8 @@ func TestCampaignResendToFailedFromConsole(t *testing.T) {
 func TestCampaignConditionNeedsANumber(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
 		app := newTestApp(t, db)
-		w := newCampaignWorld(t, app.signedIn(mustStaff(t, db, "boss@example.com", models.RoleAdmin)), db, 2)
+		boss := app.signedIn(mustStaff(t, db, "boss@example.com", models.RoleAdmin))
+		w := newCampaignWorld(t, boss, db, 2)
 		op := app.signedIn(mustStaff(t, db, "op@example.com", models.RoleOperator))
 		f := campaignForm(w.tpl.ID)
 		f.Set("audience", "attrs")
@@ -750,6 +751,11 @@ func TestCampaignConditionNeedsANumber(t *testing.T) {
 		want(t, op.post("/campaigns", f), http.StatusUnprocessableEntity)
 		f.Set("cond_value0", "2.5")
 		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
+		// The template page's delete card lists it with its status in words.
+		boss.lang = "en"
+		if li := boss.get("/templates/" + id(w.tpl.ID)).doc(t).Find("[data-testid=tpl-campaigns] li").Text(); !strings.Contains(li, "(Draft)") {
+			t.Fatalf("campaigns using the template: %q", li)
+		}
 	})
 }
 

@@ -262,6 +262,19 @@ func TestSettleUnknownAndAdjustCredits(t *testing.T) {
 		if !strings.Contains(r.doc(t).Find(`[data-testid="event-`+id(ev.ID)+`"]`).Text(), "ticket 42") {
 			t.Fatal("the timeline does not show the adjustment's reason")
 		}
+		// A deleted template can be sent nothing: it is not offered, and a
+		// credit for it is refused.
+		if err := db.Model(&models.Template{}).Where("id = ?", f.tpl.ID).Update("status", models.TemplateDeleted).Error; err != nil {
+			t.Fatal(err)
+		}
+		if boss.get("/users/"+id(alice.ID)).doc(t).Find(`select[name=template] option[value="`+id(f.tpl.ID)+`"]`).Length() != 0 {
+			t.Fatal("the credit form offers a deleted template")
+		}
+		r = boss.post(upath, url.Values{"template": {id(f.tpl.ID)}, "delta": {"+1"}, "reason": {"x"}})
+		want(t, r, http.StatusUnprocessableEntity)
+		if c := credits(t, db, f.a.ID, "o_alice", f.tpl.TemplateID); c != 3 {
+			t.Fatalf("a credit granted on a deleted template: %d", c)
+		}
 	})
 }
 
