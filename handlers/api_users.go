@@ -52,6 +52,12 @@ func userInput(prefix, openid string, b *apiUserBody) (models.UserInput, error) 
 	if !openIDPattern.MatchString(openid) {
 		return in, apiErr(http.StatusUnprocessableEntity, "invalid_openid", prefix+"openid")
 	}
+	switch {
+	case b.UnionID != nil && models.HasHiddenChars(*b.UnionID):
+		return in, apiErr(http.StatusUnprocessableEntity, "hidden_chars", prefix+"unionid")
+	case b.BusinessID != nil && models.HasHiddenChars(*b.BusinessID):
+		return in, apiErr(http.StatusUnprocessableEntity, "hidden_chars", prefix+"business_id")
+	}
 	if b.UnionID != nil && (utf8.RuneCountInString(*b.UnionID) > maxUnionIDLen) {
 		return in, apiErr(http.StatusUnprocessableEntity, "too_long", prefix+"unionid", maxUnionIDLen)
 	}
@@ -74,7 +80,7 @@ func userInput(prefix, openid string, b *apiUserBody) (models.UserInput, error) 
 		}
 		in.Tags = []string{}
 		for i, t := range *b.Tags {
-			if t == "" || utf8.RuneCountInString(t) > maxTagLen {
+			if t == "" || utf8.RuneCountInString(t) > maxTagLen || models.HasHiddenChars(t) {
 				return in, apiErr(http.StatusUnprocessableEntity, "invalid_tag", prefix+"tags["+strconv.Itoa(i)+"]", maxTagLen)
 			}
 			in.Tags = append(in.Tags, t)

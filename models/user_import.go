@@ -127,6 +127,7 @@ const (
 	RejectTooLong       = "too_long"
 	RejectColumns       = "columns"
 	RejectTooManyTags   = "too_many_tags"
+	RejectHiddenChars   = "hidden_chars"
 )
 
 // Import file errors (UserImport.Error).
@@ -346,6 +347,12 @@ func importRow(rec, cols, attrs []string, openidCol, width int) (UserInput, stri
 	}
 	for i, v := range rec {
 		v = strings.TrimSpace(v)
+		switch cols[i] {
+		case "unionid", "business_id", "tags":
+			if HasHiddenChars(v) {
+				return in, RejectHiddenChars
+			}
+		}
 		switch cols[i] {
 		case "unionid":
 			if utf8.RuneCountInString(v) > 64 {

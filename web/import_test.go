@@ -174,6 +174,16 @@ func TestImportUsersEncodingsAndRejectedRows(t *testing.T) {
 		if u, _ = models.GetUserByOpenID(ctx, db, f.a.ID, "o_zhang"); u.Attrs()["姓名"] != "张三" {
 			t.Fatalf("a row of empty attribute cells changed the attributes: %v", u.Attrs())
 		}
+		// An id with control characters or text-direction marks is a
+		// rejected row, with the reason.
+		r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "bidi.csv",
+			[]byte("openid,business_id\no_bidi,\u202eabc\no_fine,cust-f\n"))
+		wantRedirect(t, r, "/users/imports/")
+		var bidiImp models.UserImport
+		db.Order("id DESC").First(&bidiImp)
+		if imp := waitImport(t, db, bidiImp.ID); imp.Imported != 1 || imp.Rejected != 1 || !strings.Contains(imp.Report, models.RejectHiddenChars) {
+			t.Fatalf("import with a hidden character %+v", imp)
+		}
 
 		// A file without an openid column fails with words, not Go text.
 		r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "x.csv", []byte("name,city\n张三,北京\n"))
@@ -188,7 +198,7 @@ func TestImportUsersEncodingsAndRejectedRows(t *testing.T) {
 		}
 		var audits int64
 		db.Model(&models.AuditEntry{}).Where("action = ?", "user.import").Count(&audits)
-		if audits != int64(len(files))+3 {
+		if audits != int64(len(files))+4 {
 			t.Fatalf("%d import audit rows", audits)
 		}
 	})
