@@ -20,6 +20,11 @@ import (
 // SessionCookie is the name of the session cookie.
 const SessionCookie = "minipush_session"
 
+// EndedCookie marks, for a minute, a browser whose session cookie named a
+// session that no longer exists (signed in elsewhere, expired, ended by an
+// admin): the sign-in page says so instead of appearing unasked.
+const EndedCookie = "minipush_ended"
+
 // CSRFCookie holds the CSRF token (HttpOnly: pages carry it in their forms
 // and a <meta> tag for htmx).
 const CSRFCookie = "minipush_csrf"
@@ -146,6 +151,10 @@ func (h *Auth) LoginPage(c echo.Context) error {
 		f.Notice = fl.Message
 	} else if fl != nil {
 		f.Error = fl.Message
+	}
+	if ck, err := c.Cookie(EndedCookie); err == nil && ck.Value != "" && f.Notice == "" && f.Error == "" {
+		f.Notice = T(c, "auth.session_ended")
+		c.SetCookie(&http.Cookie{Name: EndedCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
 	}
 	return RenderBare(c, http.StatusOK, views.Login(f))
 }

@@ -28,6 +28,8 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 			case errors.Is(err, models.ErrNotFound):
 				c.SetCookie(&http.Cookie{Name: handlers.SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+				c.SetCookie(&http.Cookie{Name: handlers.EndedCookie, Value: "1", Path: "/", MaxAge: 60, HttpOnly: true,
+					SameSite: http.SameSiteLaxMode, Secure: handlers.IsHTTPS(c)})
 			default:
 				return err
 			}

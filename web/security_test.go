@@ -222,6 +222,17 @@ func TestSessionsEndAtNewSignInAndAfterMaxAge(t *testing.T) {
 		second := app.client()
 		wantRedirect(t, second.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), "/")
 		wantRedirect(t, first.get("/account"), "/login")
+		// The sign-in page the first browser lands on says why, once.
+		first.lang = "en"
+		if n := first.get("/login").doc(t).Find("body").Text(); !strings.Contains(n, "Your session has ended") {
+			t.Fatalf("the ended session's sign-in page says nothing of it:\n%.1500s", n)
+		}
+		if strings.Contains(first.get("/login").body, "Your session has ended") {
+			t.Fatal("the ended-session notice shows again")
+		}
+		if strings.Contains(app.client().get("/login").body, "Your session has ended") {
+			t.Fatal("a browser that had no session is told its session ended")
+		}
 		want(t, second.get("/account"), http.StatusOK)
 		ok := auditRows(t, db, "auth.sign_in")
 		if len(ok) != 2 || !strings.Contains(ok[0].Detail, `"ended_sessions":1`) {

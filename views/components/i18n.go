@@ -101,6 +101,7 @@ var shellCatalog = map[string][2]string{
 	"setup.done":           {"管理员账号已创建，欢迎使用 minipush。", "Your admin account is ready. Welcome to minipush."},
 	"auth.login":           {"登录", "Sign in"},
 	"auth.logout":          {"退出", "Sign out"},
+	"auth.session_ended":   {"您的登录已结束：同一账号在其他地方登录、会话过期或被管理员结束。请重新登录。", "Your session has ended: this account signed in elsewhere, the session expired, or an admin ended it. Sign in again."},
 	"auth.bad_credentials": {"邮箱或密码不正确，或账号已停用。", "Wrong email or password, or the account is disabled."},
 	"auth.throttled":       {"登录失败次数过多，请在 %s 之后再试。", "Too many failed sign-ins. Try again after %s."},
 
