@@ -25,13 +25,28 @@ type supportLookups struct {
 	keys      map[int64]*models.APIKey
 	staff     map[int64]string
 	users     map[int64]*models.User
+	campaigns map[int64]*models.Campaign // by run id
 	// testSenders: who made each console test send (prefetchTestSenders).
 	testSenders map[int64]string
 }
 
 func newLookups(ctx context.Context, db *gorm.DB) *supportLookups {
 	return &supportLookups{db: db, ctx: ctx, apps: map[int64]*models.App{}, templates: map[int64]*models.Template{},
-		keys: map[int64]*models.APIKey{}, staff: map[int64]string{}, users: map[int64]*models.User{}}
+		keys: map[int64]*models.APIKey{}, staff: map[int64]string{}, users: map[int64]*models.User{},
+		campaigns: map[int64]*models.Campaign{}}
+}
+
+// campaignOfRun is the campaign a run belongs to (nil when either is gone).
+func (l *supportLookups) campaignOfRun(runID int64) *models.Campaign {
+	if cp, ok := l.campaigns[runID]; ok {
+		return cp
+	}
+	var cp *models.Campaign
+	if r, err := models.GetRun(l.ctx, l.db, runID); err == nil {
+		cp, _ = models.GetCampaign(l.ctx, l.db, r.CampaignID)
+	}
+	l.campaigns[runID] = cp
+	return cp
 }
 
 func (l *supportLookups) app(id int64) *models.App {
@@ -114,6 +129,9 @@ func (l *supportLookups) message(c echo.Context, d *models.Delivery) views.Messa
 	switch m.Source {
 	case models.DeliverySourceCampaign:
 		m.RunID = *d.RunID
+		if cp := l.campaignOfRun(m.RunID); cp != nil {
+			m.CampaignID, m.CampaignName = cp.ID, cp.Name
+		}
 	case models.DeliverySourceAPI:
 		m.APIKeyName = l.key(*d.APIKeyID).Name
 		if d.IdempotencyKey != nil {

@@ -523,3 +523,33 @@ func TestUserTimelineNamesWhichReportOfATapCounted(t *testing.T) {
 		}
 	})
 }
+
+// A campaign's message names its campaign: a link for those who may open
+// campaigns, the name alone for support.
+func TestMessageNamesItsCampaign(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		ctx := context.Background()
+		f := newSupportFixture(t, db)
+		u := f.user(t, "o_cmp", "cust-c")
+		cp := &models.Campaign{AppID: f.a.ID, TemplateID: f.tpl.ID, Name: "双十一预热", ScheduleKind: models.ScheduleNow,
+			Timezone: "Asia/Shanghai", Status: models.CampaignCompleted}
+		if err := models.CreateCampaign(ctx, db, cp); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		run := &models.CampaignRun{CampaignID: cp.ID, AppID: f.a.ID, Status: models.RunCompleted, ScheduledFor: now, CreatedAt: now, UpdatedAt: now}
+		if err := db.Create(run).Error; err != nil {
+			t.Fatal(err)
+		}
+		d := f.delivery(t, u, now, nil, func(n *models.NewDelivery) { n.RunID = &run.ID })
+		for role, link := range map[models.Role]bool{models.RoleOperator: true, models.RoleSupport: false} {
+			c := f.app.signedIn(mustStaff(t, db, string(role)+"@example.com", role))
+			c.lang = "en"
+			src := c.get("/deliveries/" + id(d.ID)).doc(t).Find("[data-testid=source-campaign]")
+			href, isLink := src.Attr("href")
+			if !strings.Contains(src.Text(), "Campaign “双十一预热” (run #"+id(run.ID)+")") || isLink != link || (link && href != "/campaigns/"+id(cp.ID)) {
+				t.Fatalf("%s: source %q, link %v %q", role, src.Text(), isLink, href)
+			}
+		}
+	})
+}

@@ -154,6 +154,7 @@ var usersCatalog = map[string][2]string{
 	"delivery.source.campaign":          {"推送活动", "Campaign"},
 	"delivery.source.api":               {"API", "API"},
 	"delivery.source.test":              {"控制台测试发送", "Console test send"},
+	"delivery.source_campaign":          {"推送活动“%s”（运行 #%d）", "Campaign “%s” (run #%d)"},
 	"delivery.source_run":               {"推送活动（运行 #%d）", "Campaign (run #%d)"},
 	"delivery.source_api":               {"API 密钥“%s”", "API key “%s”"},
 	"delivery.source_test":              {"控制台测试发送", "Console test send"},
