@@ -6,7 +6,6 @@ package components
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -110,24 +109,6 @@ func ZoneLabel(ctx context.Context) string {
 		return "UTC"
 	}
 	return loc.String() + " (" + utc + ")"
-}
-
-// FormatDuration words a span to the second in lang: "1 小时 4 分 55 秒",
-// "1 h 4 min 55 s" (Go's "1h4m55s" is for logs).
-func FormatDuration(lang string, d time.Duration) string {
-	d = d.Round(time.Second)
-	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
-	var parts []string
-	if h > 0 {
-		parts = append(parts, Translate(lang, "dur.h", h))
-	}
-	if m > 0 {
-		parts = append(parts, Translate(lang, "dur.min", m))
-	}
-	if sec > 0 || len(parts) == 0 {
-		parts = append(parts, Translate(lang, "dur.s", sec))
-	}
-	return strings.Join(parts, " ")
 }
 
 // FormatTimePtr is FormatTime for optional times.

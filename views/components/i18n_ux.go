@@ -214,9 +214,9 @@ var uxJobsCatalog = map[string][2]string{
 	"ux.every":               {"每 %s", "every %s"},
 	"ux.dur.ms":              {"%d 毫秒", "%d ms"},
 	"ux.dur.s":               {"%s 秒", "%s s"},
-	"ux.dur.m":               {"%d 分钟", "%d minutes"},
+	"ux.dur.m":               {"%d 分钟", "%d min"},
 	"ux.dur.ms2":             {"%d 分 %d 秒", "%d min %d s"},
-	"ux.dur.h":               {"%d 小时", "%d hours"},
+	"ux.dur.h":               {"%d 小时", "%d h"},
 	"ux.dur.hm":              {"%d 小时 %d 分钟", "%d h %d min"},
 }
 
