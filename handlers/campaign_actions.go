@@ -272,6 +272,15 @@ func (h *Campaigns) Upload(c echo.Context) error {
 	if err := h.audit(c, "campaign.upload_list", cp, map[string]any{"lines": res.Lines, "added": res.Added, "missing": res.Missing, "by": by}); err != nil {
 		return err
 	}
+	if res.Added == 0 && cp.Status != models.CampaignDraft {
+		// A scheduled campaign whose new list holds nobody would fire to
+		// nobody: back to draft, as Schedule would have refused it.
+		if _, err := models.UnscheduleCampaign(c.Request().Context(), h.DB, cp, h.Now().UTC()); err != nil {
+			return err
+		}
+		SetFlash(c, "error", T(c, "cmp.list_empty_unscheduled", components.FormatInt(res.Missing)))
+		return Redirect(c, campaignURL(cp.ID, ""))
+	}
 	SetFlash(c, "success", T(c, "cmp.list_done", components.FormatInt(res.Added), components.FormatInt(res.Missing)))
 	return Redirect(c, campaignURL(cp.ID, ""))
 }

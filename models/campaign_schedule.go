@@ -97,11 +97,11 @@ func checkSendable(ctx context.Context, db *gorm.DB, c *Campaign) error {
 	if c.AudienceSpec().Kind != AudienceList {
 		return nil
 	}
-	var n int64
-	if err := db.WithContext(ctx).Table("campaign_recipients").Where("campaign_id = ?", c.ID).Limit(1).Count(&n).Error; err != nil {
+	var one []int
+	if err := db.WithContext(ctx).Raw("SELECT 1 FROM campaign_recipients WHERE campaign_id = ? LIMIT 1", c.ID).Scan(&one).Error; err != nil {
 		return err
 	}
-	if n == 0 {
+	if len(one) == 0 {
 		return ErrEmptyList
 	}
 	return nil
@@ -118,6 +118,9 @@ func ApproveCampaign(ctx context.Context, db *gorm.DB, c *Campaign, approver int
 	}
 	first, err := c.FirstFiring(now)
 	if err != nil {
+		return err
+	}
+	if err := checkSendable(ctx, db, c); err != nil { // the list or the template may have changed since it was submitted
 		return err
 	}
 	res := db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", c.ID, CampaignPending).

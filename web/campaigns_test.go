@@ -523,7 +523,7 @@ func TestCampaignUploadedList(t *testing.T) {
 		// Scheduled before a list is uploaded: refused, still a draft (it
 		// would finish at once having sent to nobody).
 		wantRedirect(t, op.post(base+"/schedule", nil), base)
-		if flash := op.get(base).doc(t).Find("[data-testid=flash]").Text(); !strings.Contains(flash, "upload a recipient list") {
+		if flash := op.get(base).doc(t).Find("[data-testid=flash]").Text(); !strings.Contains(flash, "upload a list with this account's users") {
 			t.Fatalf("schedule without a list: flash %q", flash)
 		}
 		if c2, _ := models.GetCampaign(context.Background(), db, c.ID); c2.Status != models.CampaignDraft || auditCount(db, "campaign.schedule") != 0 {
@@ -557,6 +557,23 @@ func TestCampaignUploadedList(t *testing.T) {
 			t.Fatalf("big list audience %q", got)
 		}
 		want(t, op.post(base, url.Values{"name": {big.String()}}), http.StatusRequestEntityTooLarge)
+
+		// Awaiting approval, its list replaced by one matching nobody: back
+		// to draft (it would fire to nobody), and said so.
+		if err := models.SetAppRequiresApproval(context.Background(), db, w.app.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		wantRedirect(t, op.post(base+"/schedule", nil), base)
+		if c2, _ := models.GetCampaign(context.Background(), db, c.ID); c2.Status != models.CampaignPending {
+			t.Fatalf("scheduled with approval: %s", c2.Status)
+		}
+		if st := uploadList(t, op, base, "business_id", "business_id\nNOBODY\n"); st != http.StatusSeeOther {
+			t.Fatalf("upload: %d", st)
+		}
+		flash := op.get(base).doc(t).Find("[data-testid=flash]").Text()
+		if c2, _ := models.GetCampaign(context.Background(), db, c.ID); c2.Status != models.CampaignDraft || !strings.Contains(flash, "back in draft") {
+			t.Fatalf("a pending campaign given an empty list: %s, flash %q", c2.Status, flash)
+		}
 	})
 }
 
@@ -767,6 +784,16 @@ func TestCampaignOnADeletedTemplate(t *testing.T) {
 		w := newCampaignWorld(t, app.signedIn(mustStaff(t, db, "boss@example.com", models.RoleAdmin)), db, 2)
 		op := app.signedIn(mustStaff(t, db, "op@example.com", models.RoleOperator))
 		f := campaignForm(w.tpl.ID)
+		// One submitted for approval before the template went: not approved.
+		if err := models.SetAppRequiresApproval(context.Background(), db, w.app.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
+		pending := lastCampaign(t, db)
+		wantRedirect(t, op.post("/campaigns/"+id(pending.ID)+"/schedule", nil), "/campaigns/"+id(pending.ID))
+		if err := models.SetAppRequiresApproval(context.Background(), db, w.app.ID, false); err != nil {
+			t.Fatal(err)
+		}
 		wantRedirect(t, op.post("/campaigns", f), "/campaigns/")
 		c := lastCampaign(t, db)
 		if err := db.Model(&models.Template{}).Where("id = ?", w.tpl.ID).Update("status", models.TemplateDeleted).Error; err != nil {
@@ -782,8 +809,13 @@ func TestCampaignOnADeletedTemplate(t *testing.T) {
 		c2, _ := models.GetCampaign(context.Background(), db, c.ID)
 		var runs int64
 		db.Model(&models.CampaignRun{}).Where("campaign_id = ?", c.ID).Count(&runs)
-		if c2.Status != models.CampaignDraft || c2.NextRunAt != nil || runs != 0 || auditCount(db, "campaign.schedule") != 0 {
+		if c2.Status != models.CampaignDraft || c2.NextRunAt != nil || runs != 0 || auditCount(db, "campaign.schedule") != 1 {
 			t.Fatalf("scheduling on a deleted template: status %s next %v runs %d", c2.Status, c2.NextRunAt, runs)
+		}
+		boss := app.signedIn(mustStaff(t, db, "boss2@example.com", models.RoleAdmin))
+		boss.post("/campaigns/"+id(pending.ID)+"/approve", nil)
+		if p2, _ := models.GetCampaign(context.Background(), db, pending.ID); p2.Status != models.CampaignPending || p2.NextRunAt != nil || auditCount(db, "campaign.approve") != 0 {
+			t.Fatalf("approved on a deleted template: %s next %v", p2.Status, p2.NextRunAt)
 		}
 	})
 }
