@@ -263,10 +263,17 @@ func (h *API) GetMessage(c echo.Context) error {
 	return c.JSON(http.StatusOK, messageJSON(d, app, tpl.TemplateID, apiLang(c), attrs))
 }
 
+// renderAll fills each value's {{attributes}} from attrs; a value naming an
+// attribute the user lacks stays as written (its send will be skipped with
+// missing_attribute, and an empty value would hide why).
 func renderAll(data map[string]string, attrs map[string]any) map[string]string {
 	out := make(map[string]string, len(data))
 	for k, v := range data {
-		out[k], _ = models.RenderValue(v, attrs)
+		r, missing := models.RenderValue(v, attrs)
+		if missing != "" {
+			r = v
+		}
+		out[k] = r
 	}
 	return out
 }

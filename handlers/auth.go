@@ -152,9 +152,11 @@ func (h *Auth) LoginPage(c echo.Context) error {
 	} else if fl != nil {
 		f.Error = fl.Message
 	}
-	if ck, err := c.Cookie(EndedCookie); err == nil && ck.Value != "" && f.Notice == "" && f.Error == "" {
-		f.Notice = T(c, "auth.session_ended")
-		c.SetCookie(&http.Cookie{Name: EndedCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	if ck, err := c.Cookie(EndedCookie); err == nil && ck.Value != "" {
+		if f.Notice == "" && f.Error == "" {
+			f.Notice = T(c, "auth.session_ended")
+		}
+		clearEnded(c) // said once, or not at all when another message is due
 	}
 	return RenderBare(c, http.StatusOK, views.Login(f))
 }
@@ -266,6 +268,7 @@ func (h *Auth) startSession(c echo.Context, s *models.Staff) (int64, error) {
 		return 0, err
 	}
 	SetSessionCookie(c, token, now.Add(models.SessionIdle))
+	clearEnded(c)
 	SetCSRFCookie(c, SessionCSRF(token))
 	c.SetCookie(&http.Cookie{Name: LangCookie, Value: s.Lang, Path: "/", SameSite: http.SameSiteLaxMode, MaxAge: 365 * 86400})
 	return ended, nil
@@ -283,6 +286,11 @@ func (h *Auth) auditSignIn(c echo.Context, who *models.Staff, action, typed stri
 		typed = string(r[:180])
 	}
 	return models.Audit(c.Request().Context(), h.DB, a, action, "staff", typed, detail)
+}
+
+// clearEnded drops the ended-session mark (shown, or a new session began).
+func clearEnded(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: EndedCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
 }
 
 // SetSessionCookie (re)issues the session cookie for token, living until

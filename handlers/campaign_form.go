@@ -86,8 +86,9 @@ func formFromCampaign(cp *models.Campaign) campaignForm {
 	return f
 }
 
-// validate checks the form against the template; messages per field.
-func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
+// validate checks the form against the template as of now (a schedule
+// must still fire); messages per field.
+func (f *campaignForm) validate(c echo.Context, t *models.Template, now time.Time) Errors {
 	errs := Errors{}
 	lang := Lang(c)
 	if t.Status == models.TemplateDeleted {
@@ -208,7 +209,7 @@ func (f *campaignForm) validate(c echo.Context, t *models.Template) Errors {
 			f.endAt = &u
 		}
 	}
-	f.checkFires(c, errs, time.Now())
+	f.checkFires(c, errs, now)
 	if f.Misfire != models.MisfireSkip && f.Misfire != models.MisfireRun {
 		errs.Add("misfire", T(c, "cmp.invalid_choice"))
 	}

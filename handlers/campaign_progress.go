@@ -51,7 +51,7 @@ func (h *Campaigns) liveFigures(c echo.Context, r *models.CampaignRun, d *views.
 			rate = d.Rate // no recent sample yet: the average
 		}
 		if left := r.Queued + r.Sending; left > 0 && rate > 0 {
-			d.ETA = views.FormatDuration(ctx, (time.Duration(float64(left)/rate) * time.Second).Round(time.Second).Milliseconds())
+			d.ETA = views.FormatDuration(ctx, max(time.Duration(float64(left)/rate)*time.Second, time.Second).Round(time.Second).Milliseconds())
 			d.ETAMore = r.ExpandedAt == nil
 		}
 	}

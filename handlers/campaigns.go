@@ -182,7 +182,7 @@ func (h *Campaigns) Create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	errs := f.validate(c, t)
+	errs := f.validate(c, t, h.Now())
 	if errs.Any() {
 		return Render(c, http.StatusUnprocessableEntity, h.page(c, T(c, "cmp.new")), views.CampaignForm(h.formData(c, t, a, &f, errs, nil)))
 	}
@@ -228,7 +228,7 @@ func (h *Campaigns) Update(c echo.Context) error {
 	}
 	f := bindCampaignForm(c)
 	f.TemplateID = cp.TemplateID
-	errs := f.validate(c, t)
+	errs := f.validate(c, t, h.Now())
 	if errs.Any() {
 		return Render(c, http.StatusUnprocessableEntity, h.page(c, cp.Name), views.CampaignForm(h.formData(c, t, a, &f, errs, cp)))
 	}
@@ -278,7 +278,7 @@ func (h *Campaigns) Check(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	errs := f.validate(c, t)
+	errs := f.validate(c, t, h.Now())
 	cp := &models.Campaign{AppID: t.AppID, TemplateID: t.ID}
 	cp.ID, _ = strconv.ParseInt(c.FormValue("campaign"), 10, 64)
 	f.apply(cp)

@@ -491,7 +491,7 @@ func (h *Templates) TestSend(c echo.Context) error {
 	case !openIDPattern.MatchString(openid):
 		problem = T(c, "api.err.invalid_openid")
 	case utf8.RuneCountInString(page) > models.MaxPageLen:
-		problem = T(c, "tpl.test_send_too_long")
+		problem = T(c, "tpl.test_send_too_long", models.MaxPageLen)
 	case t.Status == models.TemplateDeleted:
 		problem = T(c, "tpl.test_send_deleted")
 	case h.Queue == nil:

@@ -62,13 +62,13 @@ func EnsureUser(ctx context.Context, db *gorm.DB, appID int64, openid string) (*
 	return GetUserByOpenID(ctx, db, appID, openid)
 }
 
-// HasHiddenChars tells whether s holds control characters or the Unicode
-// marks that reorder text (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F):
-// an id holding them shows as something it is not, and cannot be typed
-// to find it.
+// HasHiddenChars tells whether s holds control characters or invisible
+// format characters (text-direction marks such as U+202E and U+061C,
+// zero-width spaces and joiners, U+FEFF): an id holding them shows as
+// something it is not, and cannot be typed to find it.
 func HasHiddenChars(s string) bool {
 	for _, r := range s {
-		if unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Bidi_Control, r) {
 			return true
 		}
 	}

@@ -25,7 +25,9 @@ type importColumns struct {
 // replaced).
 func mergeAttributesSQL(tx *gorm.DB) clause.Expr {
 	if IsMySQL(tx) {
-		return gorm.Expr("COALESCE(JSON_MERGE_PATCH(attributes, VALUES(attributes)), VALUES(attributes))")
+		// JSON_VALID first: MySQL 8 raises an error on invalid JSON where
+		// MariaDB answers NULL.
+		return gorm.Expr("CASE WHEN JSON_VALID(attributes) THEN JSON_MERGE_PATCH(attributes, VALUES(attributes)) ELSE VALUES(attributes) END")
 	}
 	return gorm.Expr("json_patch(CASE WHEN json_valid(attributes) THEN attributes ELSE '{}' END, excluded.attributes)")
 }

@@ -137,6 +137,8 @@ func TestAPIAuthErrorsAndLimits(t *testing.T) {
 		// Control characters and text-direction marks in ids: refused, the field named.
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, `{"business_id":"\u202eabc"}`), 422, "hidden_chars", "business_id")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, `{"unionid":"u\u0000x"}`), 422, "hidden_chars", "unionid")
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, `{"business_id":"a\u200bb"}`), 422, "hidden_chars", "business_id")
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, `{"business_id":"a\u061cb"}`), 422, "hidden_chars", "business_id")
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, `{"tags":["ok","v\u0007ip"]}`), 422, "invalid_tag", "tags[1]")
 		for _, body := range []string{`nope`, `n`, `nul`, `nullx`} { // not JSON, not null
 			wantAPIError(t, callAPI(t, app, "PUT", "/users/o_nobody", key, body), 400, "bad_json", "")

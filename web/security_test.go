@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/minipush/minipush/handlers"
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/models/dbtest"
 	"github.com/minipush/minipush/web"
@@ -238,6 +239,25 @@ func TestSessionsEndAtNewSignInAndAfterMaxAge(t *testing.T) {
 		if len(ok) != 2 || !strings.Contains(ok[0].Detail, `"ended_sessions":1`) {
 			t.Fatalf("the second sign-in's audit row does not count the ended session: %+v", ok)
 		}
+		// Ended again, then signed in at once and out: the mark went with the
+		// new sign-in, so the sign-in page after signing out says nothing of it.
+		third := app.client()
+		third.lang = "en"
+		wantRedirect(t, third.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), "/")
+		wantRedirect(t, first.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), "/")
+		wantRedirect(t, third.get("/account"), "/login")
+		wantRedirect(t, third.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), "/")
+		srvURL, _ := url.Parse(app.srv.URL)
+		for _, ck := range third.http.Jar.Cookies(srvURL) {
+			if ck.Name == handlers.EndedCookie {
+				t.Fatal("a new sign-in kept the ended-session mark")
+			}
+		}
+		third.post("/logout", nil)
+		if strings.Contains(third.get("/login").body, "Your session has ended") {
+			t.Fatal("after signing in again and out, the sign-in page still says the old session ended")
+		}
+		wantRedirect(t, second.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), "/")
 
 		// Used a minute ago, idle expiry an hour away, but signed in 13 hours ago.
 		now := time.Now().UTC()

@@ -314,7 +314,7 @@ func TestDeliveriesFilterPagesAndExport(t *testing.T) {
 		}
 		// An end before the start is said so, not just an empty list.
 		r = sup.get("/deliveries?from=2026-05-02&to=2026-05-01T08:00")
-		if e := r.doc(t).Find(`[data-testid="error-to"]`).Text(); !strings.Contains(e, "end is before the start") {
+		if e := r.doc(t).Find(`[data-testid="error-to"]`).Text(); !strings.Contains(e, "end is not after the start") {
 			t.Fatalf("inverted range: error %q", e)
 		}
 		if r = sup.get("/deliveries?from=2026-05-01&to=2026-05-01"); r.doc(t).Find(`[data-testid="error-to"]`).Length() != 0 {

@@ -264,7 +264,7 @@ func TestUxAuditLogInWords(t *testing.T) {
 		if n := c.get("/settings/audit?from=" + tomorrow).doc(t).Find(`[data-testid=audit-table] tbody tr`).Length(); n != 0 {
 			t.Errorf("rows from tomorrow on: %d", n)
 		}
-		if e := c.get("/settings/audit?from=" + tomorrow + "&to=" + today).doc(t).Find(`[data-testid=audit-filter-error]`).Text(); !strings.Contains(e, "结束时间早于开始时间") {
+		if e := c.get("/settings/audit?from=" + tomorrow + "&to=" + today).doc(t).Find(`[data-testid=audit-filter-error]`).Text(); !strings.Contains(e, "结束时间不晚于开始时间") {
 			t.Fatalf("inverted audit range: %q", e)
 		}
 		if c.get("/settings/audit?from=31/12").doc(t).Find(`[data-testid=audit-filter-error]`).Length() != 1 {
