@@ -14,9 +14,12 @@ const SampleEvery = 5 * time.Second
 
 // sampleWhile samples run counters now and every SampleEvery until the
 // returned stop is called: a tick that spends minutes expanding a large
-// audience keeps the chart and the rate going meanwhile.
+// audience keeps the chart and the rate going meanwhile. stop lets a
+// sample in flight finish (one short read and insert) rather than cutting
+// it: a cut query is logged as an error, and a tick with nothing to do
+// ends while its first sample is still running.
 func (s *Campaigns) sampleWhile(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -30,12 +33,14 @@ func (s *Campaigns) sampleWhile(ctx context.Context) (stop func()) {
 			select {
 			case <-ctx.Done():
 				return
+			case <-done:
+				return
 			case <-t.C:
 			}
 		}
 	}()
 	return func() {
-		cancel()
+		close(done)
 		wg.Wait()
 	}
 }
