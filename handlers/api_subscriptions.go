@@ -64,9 +64,7 @@ func (h *API) ReportSubscription(c echo.Context) error {
 	sort.Strings(ids)
 	tpls := make(map[string]*models.Template, len(ids))
 	for _, id := range ids {
-		switch result[id] {
-		case "accept", "acceptWithAudio", "acceptWithAlert", "reject", "ban", "filter":
-		default:
+		if _, ok := reportKinds[result[id]]; !ok {
 			return apiErr(http.StatusUnprocessableEntity, "invalid_status", "result."+id)
 		}
 		t, err := models.GetTemplateByWxID(ctx, h.DB, app.ID, id)
@@ -101,8 +99,8 @@ func (h *API) ReportSubscription(c echo.Context) error {
 		ch := models.CreditChange{AppID: app.ID, UserID: u.ID, TemplateID: t.ID, WxTemplateID: t.TemplateID,
 			LongTerm: t.LongTerm(), Source: models.SourceClient, Now: h.Now(), DedupKey: dedupKey(id)}
 		eff := apiSubscriptionEffect{TemplateID: id, Status: status}
-		switch status {
-		case "accept", "acceptWithAudio", "acceptWithAlert":
+		switch kind := reportKinds[status]; kind {
+		case models.SubEventAccept:
 			res, err := models.GrantAccept(ctx, h.DB, ch)
 			if err != nil {
 				return err
@@ -117,10 +115,10 @@ func (h *API) ReportSubscription(c echo.Context) error {
 			default:
 				eff.Effect = "credited"
 			}
-		case "reject", "ban":
-			kind, effect := models.SubEventReject, "rejected"
-			if status == "ban" {
-				kind, effect = models.SubEventBan, "banned"
+		case models.SubEventReject, models.SubEventBan:
+			effect := "rejected"
+			if kind == models.SubEventBan {
+				effect = "banned"
 			}
 			applied, err := models.RecordReject(ctx, h.DB, ch, kind)
 			if err != nil {
@@ -141,9 +139,10 @@ func (h *API) ReportSubscription(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"openid": u.OpenID, "results": out})
 }
 
-// reportKinds is the event a reported status records.
+// reportKinds lists the statuses a client may report, each with the event
+// it records ("filter": none, WeChat filtered the request; it is ignored).
 var reportKinds = map[string]string{"accept": models.SubEventAccept, "acceptWithAudio": models.SubEventAccept,
-	"acceptWithAlert": models.SubEventAccept, "reject": models.SubEventReject, "ban": models.SubEventBan}
+	"acceptWithAlert": models.SubEventAccept, "reject": models.SubEventReject, "ban": models.SubEventBan, "filter": ""}
 
 // reportReplays refuses a report whose Idempotency-Key was used before for
 // another request (another user, or another status for a template): it

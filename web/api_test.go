@@ -311,12 +311,13 @@ func TestAPIClientReportAndPushCountOneTapOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		report := func(openid string) string {
+		reportAs := func(openid, status string) string {
 			t.Helper()
-			r := callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"`+openid+`","result":{"`+tpl+`":"accept","errMsg":"requestSubscribeMessage:ok"}}`)
+			r := callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"`+openid+`","result":{"`+tpl+`":"`+status+`","errMsg":"requestSubscribeMessage:ok"}}`)
 			wantAPI(t, r, 200)
 			return r.json(t)["results"].([]any)[0].(map[string]any)["effect"].(string)
 		}
+		report := func(openid string) string { t.Helper(); return reportAs(openid, "accept") }
 		if err := sb.AddUser(testAppID, "o_bob", "o_carol"); err != nil {
 			t.Fatal(err)
 		}
@@ -376,6 +377,19 @@ func TestAPIClientReportAndPushCountOneTapOnce(t *testing.T) {
 		db.Raw(`SELECT COUNT(*) FROM subscription_events WHERE matched_id IS NOT NULL`).Scan(&paired)
 		if bad != 0 || paired != 8 {
 			t.Fatalf("pairs: %d bad, %d paired events (want 8: 4 taps × 2 reports)", bad, paired)
+		}
+		// WeChat's filter changes nothing; a ban takes the credits away.
+		if eff := reportAs("o_dave", "filter"); eff != "ignored" {
+			t.Fatalf("filter: effect %q", eff)
+		}
+		if got := credits(t, db, a.ID, "o_dave", tpl); got != 1 {
+			t.Fatalf("after filter: %d credits", got)
+		}
+		if eff := reportAs("o_dave", "ban"); eff != "banned" {
+			t.Fatalf("ban: effect %q", eff)
+		}
+		if got := credits(t, db, a.ID, "o_dave", tpl); got != 0 {
+			t.Fatalf("after ban: %d credits", got)
 		}
 		wantAPIError(t, callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"o_x","result":{"NOPE":"accept"}}`), 422, "unknown_template", "result.NOPE")
 		wantAPIError(t, callAPI(t, app, "POST", "/subscriptions", key, `{"openid":"o_x","result":{"`+tpl+`":"maybe"}}`), 422, "invalid_status", "result."+tpl)
