@@ -42,6 +42,13 @@ type benchResult struct {
 	P99ClaimMs    float64 `json:"p99_claim_to_sent_ms"`
 	RawMsgsPerSec float64 `json:"raw_msgs_per_sec"`
 	FractionOfRaw float64 `json:"fraction_of_raw"`
+	// The raw bound with pushes: the same sends, the sandbox pushing a
+	// sent event for each to a receiver that stores nothing. Sends per
+	// second while the pushes flow, and messages per second counted to the
+	// last push: what the sandbox and HTTP leave of this machine, with no
+	// database and no engine.
+	RawPushSendsPerSec float64 `json:"raw_push_sends_per_sec"`
+	RawPushMsgsPerSec  float64 `json:"raw_push_msgs_per_sec"`
 	// Settlement: WeChat (the sandbox) pushes a sent event per accepted
 	// message to the real /wx/push endpoint while the engine sends.
 	EventsPerSec     float64 `json:"sent_events_per_sec"`          // events taken in per second, start to the last push
@@ -96,7 +103,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		fmt.Fprintf(stderr, "Usage: minipush bench [flags]\n\nCreates N recipients with credits in a throwaway database (dropped afterwards: real data is never touched),\nruns the delivery engine against a sandbox (fake WeChat) with no rate limit, and prints messages per second,\nCPU seconds per 1,000 messages (this process: engine, push endpoint, settler; the sandbox and the database server\nare measured apart), peak RSS,\n"+
 			"p50/p99 from queued to sent (each delivery's queued_at to its sent_at; every delivery is queued just before\n"+
 			"the engine starts, so this is mostly the wait in the queue) and from claimed to sent (called_at to sent_at),\n"+
-			"and the raw bound: the same number of sends straight to a sandbox of its own, without a database, measured first.\n\n"+
+			"and the raw bound: the same number of sends straight to a sandbox of its own, without a database, measured first;\n"+
+			"then the same with the sandbox pushing each message's sent event to a receiver that stores nothing (what\n"+
+			"the sandbox and HTTP alone allow on this machine when every message comes back as a push).\n\n"+
 			"The sandbox runs as a `minipush sandbox` child process (--sandbox process, the default), as WeChat is\n"+
 			"another machine's process: its CPU is reported on its own and its memory (every recipient, every push\n"+
 			"waiting) is not in this process's peak RSS. With --sandbox inline it runs in this process (the only\n"+
@@ -176,6 +185,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err != nil {
 		return err
 	}
+	progress("bench: raw bound with pushes: %d sends, the sandbox pushing each one's sent event to a receiver that stores nothing...", *n)
+	rawPush, err := benchRawRun(ctx, *n, res.RawConcurrency, func() (benchWeChat, error) {
+		return startBenchWeChat(*sbMode, *sbBin, sbOpts)
+	}, true)
+	if err != nil {
+		return err
+	}
+	res.RawPushSendsPerSec, res.RawPushMsgsPerSec = rawPush.sendsPerSec, rawPush.msgsPerSec
 	sb, err := startBenchWeChat(*sbMode, *sbBin, sbOpts)
 	if err != nil {
 		return err
@@ -321,6 +338,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fmt.Fprintf(stdout, "messages/s         %.0f (%d sent in %.2fs)\n", res.MsgsPerSec, sent, res.EngineSeconds)
 	fmt.Fprintf(stdout, "raw bound          %.0f calls/s (no database, %d in flight)\n", res.RawMsgsPerSec, res.RawConcurrency)
 	fmt.Fprintf(stdout, "fraction of raw    %.2f\n", res.FractionOfRaw)
+	fmt.Fprintf(stdout, "raw with pushes    %.0f sends/s while pushing, %.0f msgs/s to the last push (no database, receiver stores nothing)\n", res.RawPushSendsPerSec, res.RawPushMsgsPerSec)
 	fmt.Fprintf(stdout, "CPU s / 1,000 msgs %.3f (this process while sending: %s; not the database server)\n", res.CPUSecPer1k, benchProcessHolds(res.Sandbox))
 	fmt.Fprintf(stdout, "whole cost / 1,000 engine start to %.0f%% settled (%.1fs): this process %.3f CPU s, sandbox process %s CPU s, database server %s CPU s (its statements for this bench: %s)\n",
 		100*res.CostSettled, res.CostSeconds, res.MinipushCPUPer1k, orNA(res.SandboxCPUPer1k, "%.3f"), orNA(res.DBServerCPUPer1k, "%.3f"), orNA(res.DBUserCPUPer1k, "%.3f"))

@@ -6,7 +6,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -137,14 +140,51 @@ func benchSeed(ctx context.Context, db *gorm.DB, sb benchWeChat, app *models.App
 // same WeChat client the engine uses, and returns calls per second. The
 // sandbox is closed before it returns.
 func benchRaw(ctx context.Context, n, conc int, start func() (benchWeChat, error)) (float64, error) {
+	r, err := benchRawRun(ctx, n, conc, start, false)
+	return r.sendsPerSec, err
+}
+
+// rawBound is what a raw run measured.
+type rawBound struct {
+	// sendsPerSec: sends answered per second (while the pushes flowed).
+	sendsPerSec float64
+	// msgsPerSec: messages per second counted to the last push received
+	// (with pushes; else sendsPerSec).
+	msgsPerSec float64
+	// pushesIn: pushes the receiver took.
+	pushesIn int64
+}
+
+// benchRawRun sends n messages straight to a sandbox of its own, without
+// a database. withPushes: the sandbox pushes a sent event for each to a
+// receiver in this process that stores nothing and answers "success" (as
+// cheap as a push endpoint can be), so the figure is what the sandbox and
+// HTTP alone allow on this machine when every message comes back as a push.
+func benchRawRun(ctx context.Context, n, conc int, start func() (benchWeChat, error), withPushes bool) (rawBound, error) {
 	sb, err := start()
 	if err != nil {
-		return 0, err
+		return rawBound{}, err
 	}
 	defer sb.Close()
 	url := sb.URL()
-	if err := benchSandboxApp(ctx, sb, benchRawID, ""); err != nil {
-		return 0, err
+	var pushes atomic.Int64
+	pushURL := ""
+	if withPushes {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return rawBound{}, err
+		}
+		srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			pushes.Add(1)
+			_, _ = io.WriteString(w, "success")
+		})}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		pushURL = "http://" + ln.Addr().String() + "/wx/push"
+	}
+	if err := benchSandboxApp(ctx, sb, benchRawID, pushURL); err != nil {
+		return rawBound{}, err
 	}
 	for i := 0; i < n; i += 10000 {
 		openids := make([]string, 0, 10000)
@@ -152,7 +192,7 @@ func benchRaw(ctx context.Context, n, conc int, start func() (benchWeChat, error
 			openids = append(openids, benchOpenID(j))
 		}
 		if err := sb.Grant(ctx, benchRawID, benchTplID, 1, openids); err != nil {
-			return 0, err
+			return rawBound{}, err
 		}
 	}
 	hc := wechat.DefaultHTTPClient()
@@ -161,16 +201,37 @@ func benchRaw(ctx context.Context, n, conc int, start func() (benchWeChat, error
 	}
 	c := wechat.NewClient(wechat.Config{AppID: benchRawID, Secret: benchSecret, BaseURL: url, HTTPClient: hc})
 	if _, err := c.Token(ctx); err != nil {
-		return 0, err
+		return rawBound{}, err
 	}
 	data := map[string]string{"thing1": "咖啡豆 250g", "number2": "2"}
+	began := time.Now()
 	failed, el := fanOut(ctx, n, conc, func(i int) error {
 		_, err := c.Send(ctx, wechat.SendRequest{ToUser: benchOpenID(i), TemplateID: benchTplID, Data: data})
 		return err
 	})
 	hc.CloseIdleConnections()
 	if failed > 0 {
-		return 0, fmt.Errorf("raw bound: %d of %d sends failed", failed, n)
+		return rawBound{}, fmt.Errorf("raw bound: %d of %d sends failed", failed, n)
 	}
-	return float64(n) / el.Seconds(), nil
+	r := rawBound{sendsPerSec: float64(n) / el.Seconds(), msgsPerSec: float64(n) / el.Seconds()}
+	if !withPushes {
+		return r, nil
+	}
+	// Every push received or given up on (the sandbox drops pushes whose
+	// queue is full or that failed three times: counted, not waited for).
+	for {
+		st, err := sb.Stats(ctx)
+		if err != nil {
+			return rawBound{}, err
+		}
+		if pushes.Load()+st.PushesDropped+st.PushesFailed >= int64(n) {
+			break
+		}
+		if time.Since(began) > 10*time.Minute {
+			return rawBound{}, fmt.Errorf("raw bound with pushes: %d of %d pushes in after 10 minutes", pushes.Load(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.msgsPerSec, r.pushesIn = float64(n)/time.Since(began).Seconds(), pushes.Load()
+	return r, nil
 }

@@ -65,13 +65,16 @@ func runSmallBench(t *testing.T, args ...string) map[string]any {
 		t.Fatalf("bench --json printed %q: %v", out.String(), err)
 	}
 	for _, k := range []string{"recipients", "msgs_per_sec", "cpu_sec_per_1k", "peak_rss_mb", "p50_ms", "p99_ms",
-		"raw_msgs_per_sec", "fraction_of_raw", "duplicates", "unsent", "counter_drift", "sandbox", "sandbox_cpu_sec_per_1k", "sandbox_peak_rss_mb"} {
+		"raw_msgs_per_sec", "fraction_of_raw", "raw_push_sends_per_sec", "raw_push_msgs_per_sec", "duplicates", "unsent", "counter_drift", "sandbox", "sandbox_cpu_sec_per_1k", "sandbox_peak_rss_mb"} {
 		if _, ok := res[k]; !ok {
 			t.Fatalf("bench --json has no %q: %s", k, out.String())
 		}
 	}
 	if res["recipients"] != float64(300) || res["duplicates"] != float64(0) || res["unsent"] != float64(0) || res["counter_drift"] != float64(0) {
 		t.Fatalf("recipients/duplicates/unsent/counter drift: %v/%v/%v/%v, want 300/0/0/0", res["recipients"], res["duplicates"], res["unsent"], res["counter_drift"])
+	}
+	if s, m := res["raw_push_sends_per_sec"].(float64), res["raw_push_msgs_per_sec"].(float64); m <= 0 || m > s {
+		t.Fatalf("raw with pushes: %v sends/s, %v msgs/s: want 0 < msgs/s <= sends/s", s, m)
 	}
 	if p50, p99 := res["p50_ms"].(float64), res["p99_ms"].(float64); p50 <= 0 || p99 < p50 {
 		t.Fatalf("p50 %v, p99 %v: want 0 < p50 <= p99", p50, p99)
@@ -81,4 +84,19 @@ func runSmallBench(t *testing.T, args ...string) map[string]any {
 		t.Fatalf("bench left %v behind", m)
 	}
 	return res
+}
+
+// The raw bound with pushes waits for every message's push: the receiver
+// took one per send.
+func TestBenchRawWithPushesCountsEveryPush(t *testing.T) {
+	const n = 200
+	r, err := benchRawRun(context.Background(), n, 8, func() (benchWeChat, error) {
+		return startBenchWeChat("inline", "", benchSandboxOptions{pushWorkers: 4, pushQueue: 1000})
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.pushesIn != n || r.msgsPerSec <= 0 || r.msgsPerSec > r.sendsPerSec {
+		t.Fatalf("pushes in %d (want %d), %v msgs/s, %v sends/s", r.pushesIn, n, r.msgsPerSec, r.sendsPerSec)
+	}
 }

@@ -2,9 +2,14 @@ package sandbox_test
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,5 +146,43 @@ func TestFaultStatsCountWhatWasInjected(t *testing.T) {
 	}
 	if n := e.sb.Count(appID, "o1", tpl); n != 1 {
 		t.Fatalf("%d messages counted, want the one cut after counting", n)
+	}
+}
+
+// Push workers keep their connections: pushes coming in bursts, every
+// worker busy and then idle, reach the receiver over one connection per
+// worker, not a new one for most pushes (the default transport keeps two
+// idle per host and closed the rest after each burst).
+func TestPushWorkersKeepTheirConnections(t *testing.T) {
+	const workers, bursts = 8, 10
+	e := newEnv(t, sandbox.Options{PushWorkers: workers})
+	var conns, pushes atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(5 * time.Millisecond) // every worker busy at once
+		pushes.Add(1)
+		_, _ = io.WriteString(w, "success")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	must(t, e.sb.AddApp(sandbox.AppConfig{AppID: appID, Secret: secret, PushURL: srv.URL, PushToken: tok}))
+	tpl := mustTemplate(t, e, "a:{{thing1.DATA}}")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for b := range bursts {
+		for i := range workers {
+			if _, err := e.sb.Popup(appID, "o"+strconv.Itoa(b*workers+i), map[string]string{tpl: "accept"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(t, e.sb.WaitPushes(ctx))
+	}
+	if pushes.Load() != workers*bursts || conns.Load() > workers+2 {
+		t.Fatalf("%d pushes over %d connections: want %d over at most %d", pushes.Load(), conns.Load(), workers*bursts, workers+2)
 	}
 }

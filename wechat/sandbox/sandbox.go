@@ -109,11 +109,18 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.PushClient == nil {
-		opts.PushClient = &http.Client{Timeout: 5 * time.Second}
-	}
 	if opts.PushWorkers <= 0 {
 		opts.PushWorkers = 4
+	}
+	if opts.PushClient == nil {
+		// Each push worker keeps its connection: the default transport
+		// keeps two per host, so with more workers most pushes opened a
+		// new connection and left one in TIME_WAIT (tens of thousands in
+		// a bench), costing both ends more than the push itself.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = max(tr.MaxIdleConns, opts.PushWorkers)
+		tr.MaxIdleConnsPerHost = opts.PushWorkers
+		opts.PushClient = &http.Client{Timeout: 5 * time.Second, Transport: tr}
 	}
 	if opts.PushQueue <= 0 {
 		opts.PushQueue = 10000
