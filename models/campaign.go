@@ -277,6 +277,12 @@ func ParseCron(expr string) (cron.Schedule, error) {
 	if strings.HasPrefix(expr, "TZ=") || strings.HasPrefix(expr, "CRON_TZ=") {
 		return nil, errors.New("the time zone is set apart, not in the expression")
 	}
+	if strings.HasPrefix(strings.ToLower(expr), "@every") {
+		// The parser's interval form ("@every 1s") is not a calendar
+		// schedule: a run would start at every tick of the campaigns job,
+		// each sending to the whole audience again.
+		return nil, errors.New("@every is not a calendar schedule: use five fields or @hourly, @daily, @weekly, @monthly")
+	}
 	return cronParser.Parse(expr)
 }
 

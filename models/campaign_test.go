@@ -435,6 +435,14 @@ func TestCronFiringsInTimeZone(t *testing.T) {
 			t.Errorf("BadCronField(%q) = %q, want %q", expr, got, want)
 		}
 	}
+	for _, expr := range []string{"@every 1s", "@EVERY 5m", " @every 1h"} {
+		if _, err := models.ParseCron(expr); err == nil {
+			t.Errorf("%q accepted: an interval would start a run at every tick", expr)
+		}
+	}
+	if _, err := models.ParseCron("@daily"); err != nil {
+		t.Fatalf("@daily: %v", err)
+	}
 	if _, err := models.ParseCron("CRON_TZ=UTC 0 9 * * *"); err == nil {
 		t.Fatal("zone in expression accepted")
 	}

@@ -370,6 +370,12 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		if r.doc(t).Find("[data-testid=error-cron]").Text() == "" {
 			t.Fatalf("no cron error:\n%.3000s", r.body)
 		}
+		f.Set("cron", "@every 1s") // an interval, not a calendar: a run at every tick of the job
+		r = op.post("/campaigns", f)
+		want(t, r, http.StatusUnprocessableEntity)
+		if r.doc(t).Find("[data-testid=error-cron]").Text() == "" {
+			t.Fatalf("@every accepted:\n%.3000s", r.body)
+		}
 		f.Set("cron", "0 25 * * *") // five fields, one out of range: say which
 		r = op.post("/campaigns", f)
 		want(t, r, http.StatusUnprocessableEntity)
