@@ -87,7 +87,12 @@ func CheckMessageFor(tpl *Template, u *User, sub *Subscription, data map[string]
 // MessageRecipient finds an app's user by openid (field "openid") or by
 // business id (any other field; two users with it is ErrAmbiguous) with
 // the user's subscription to the template (nil: none), in one query: the
-// API reads both for every message.
+// API reads both for every message. The subscription's Credits are those
+// not yet promised: a credit is spent when its message is claimed, so the
+// messages the API or a test send queued for the user and template that
+// have not spent one yet are taken off (else a second message for the last
+// credit was accepted while the first waited in the queue, and then
+// skipped). Campaign messages are not counted: they may wait for days.
 func MessageRecipient(ctx context.Context, db *gorm.DB, appID int64, field, value string, templateID int64) (*User, *Subscription, error) {
 	col := "business_id"
 	if field == "openid" {
@@ -99,11 +104,14 @@ func MessageRecipient(ctx context.Context, db *gorm.DB, appID int64, field, valu
 		SubCredits  int    `gorm:"column:sub_credits"`
 		SubLongTerm bool   `gorm:"column:sub_long_term"`
 		SubStatus   string `gorm:"column:sub_status"`
+		SubPromised int    `gorm:"column:sub_promised"`
 	}
 	err := db.WithContext(ctx).Raw(`SELECT u.*, s.id AS sub_id, COALESCE(s.credits, 0) AS sub_credits,
-		COALESCE(s.long_term, 0) AS sub_long_term, COALESCE(s.status, '') AS sub_status
+		COALESCE(s.long_term, 0) AS sub_long_term, COALESCE(s.status, '') AS sub_status,
+		(SELECT COUNT(*) FROM deliveries d WHERE d.user_id = u.id AND d.template_id = ? AND d.run_id IS NULL
+			AND d.status = ? AND d.credit_spent = ?) AS sub_promised
 		FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id AND s.template_id = ?
-		WHERE u.app_id = ? AND u.`+col+` = ? LIMIT 2`, templateID, appID, value).Scan(&rows).Error
+		WHERE u.app_id = ? AND u.`+col+` = ? LIMIT 2`, templateID, DeliveryQueued, false, templateID, appID, value).Scan(&rows).Error
 	switch {
 	case err != nil:
 		return nil, nil, err
@@ -117,7 +125,8 @@ func MessageRecipient(ctx context.Context, db *gorm.DB, appID int64, field, valu
 	if r.SubID == nil {
 		return &u, nil, nil
 	}
-	return &u, &Subscription{ID: *r.SubID, UserID: u.ID, TemplateID: templateID, Credits: r.SubCredits, LongTerm: r.SubLongTerm, Status: r.SubStatus}, nil
+	return &u, &Subscription{ID: *r.SubID, UserID: u.ID, TemplateID: templateID, Credits: max(r.SubCredits-r.SubPromised, 0),
+		LongTerm: r.SubLongTerm, Status: r.SubStatus}, nil
 }
 
 // RenderValue replaces {{name}} in v with the attribute name; it returns

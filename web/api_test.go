@@ -717,3 +717,39 @@ func TestAPIUsersBatchInFewStatements(t *testing.T) {
 		}
 	})
 }
+
+// A credit is spent when its message is claimed: while the first message
+// for a user's last credit waits in the queue, a second is refused with
+// no_credit (it was accepted, then skipped for lack of credit).
+func TestAPIMessageQueuedHoldsItsCredit(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
+		app := newTestApp(t, db) // no engine: messages stay queued
+		sb, a, tpl := pushApp(t, app, db, true, "json")
+		key, _ := mustAPIKey(t, db, a.ID)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		tap := func() {
+			t.Helper()
+			if _, err := sb.Popup(testAppID, "o_carol", map[string]string{tpl: "accept"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := sb.WaitPushes(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send := func(idem string) apiResp {
+			return callAPI(t, app, "POST", "/messages", key, `{"template_id":"`+tpl+`","openid":"o_carol","data":{"thing1":"x"}}`, "Idempotency-Key", idem)
+		}
+		tap()
+		wantAPI(t, send("m1"), 202)
+		wantAPIError(t, send("m2"), 422, "no_credit", "openid")
+		wantAPI(t, send("m1"), 200) // the first one's retry is still its replay
+		time.Sleep(1100 * time.Millisecond) // WeChat's push dedup key holds a second tap within the second
+		tap()
+		if got := credits(t, db, a.ID, "o_carol", tpl); got != 2 {
+			t.Fatalf("%d credits after two taps", got)
+		}
+		wantAPI(t, send("m2"), 202)
+		wantAPIError(t, send("m3"), 422, "no_credit", "openid")
+	})
+}
