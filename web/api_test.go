@@ -743,7 +743,7 @@ func TestAPIMessageQueuedHoldsItsCredit(t *testing.T) {
 		tap()
 		wantAPI(t, send("m1"), 202)
 		wantAPIError(t, send("m2"), 422, "no_credit", "openid")
-		wantAPI(t, send("m1"), 200) // the first one's retry is still its replay
+		wantAPI(t, send("m1"), 200)         // the first one's retry is still its replay
 		time.Sleep(1100 * time.Millisecond) // WeChat's push dedup key holds a second tap within the second
 		tap()
 		if got := credits(t, db, a.ID, "o_carol", tpl); got != 2 {
