@@ -92,13 +92,8 @@ type subKey struct{ user, tpl int64 }
 func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 	now := req.Now.UTC()
 	res := &ClaimResult{Skipped: map[string]int{}}
-	q := tx.Where("status = ? AND app_id = ? AND next_attempt_at <= ?", DeliveryQueued, req.AppID, now).
-		Order("next_attempt_at").Limit(req.Limit)
-	if IsMySQL(tx) {
-		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Options: clause.LockingOptionsSkipLocked})
-	}
-	var rows []Delivery
-	if err := q.Find(&rows).Error; err != nil {
+	rows, err := claimDue(tx, req.AppID, now, req.Limit)
+	if err != nil {
 		return nil, err
 	}
 	if len(rows) == 0 {
@@ -314,3 +309,28 @@ func claimTx(tx *gorm.DB, req *ClaimRequest) (*ClaimResult, error) {
 }
 
 var errCreditRace = errors.New("claim: a credit changed under the claim; retrying")
+
+// claimDue reads (and on MySQL locks, skipping rows another claim holds)
+// up to limit due deliveries of an app, in two lanes: messages sent one
+// at a time (API, test sends: bulk = 0) first, then campaign messages,
+// each lane in due order. Each lane is one range of ix_deliveries_app_due
+// (status, app_id, bulk, next_attempt_at) (migration 14).
+func claimDue(tx *gorm.DB, appID int64, now time.Time, limit int) ([]Delivery, error) {
+	var rows []Delivery
+	for _, bulk := range []bool{false, true} {
+		if len(rows) >= limit {
+			break
+		}
+		q := tx.Where("status = ? AND app_id = ? AND bulk = ? AND next_attempt_at <= ?", DeliveryQueued, appID, bulk, now).
+			Order("next_attempt_at").Limit(limit - len(rows))
+		if IsMySQL(tx) {
+			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Options: clause.LockingOptionsSkipLocked})
+		}
+		var lane []Delivery
+		if err := q.Find(&lane).Error; err != nil {
+			return nil, err
+		}
+		rows = append(rows, lane...)
+	}
+	return rows, nil
+}

@@ -14,6 +14,7 @@ var migrations = []Migration{
 	{Version: 11, Name: "api_support_round2", Statements: schemaV11},
 	{Version: 12, Name: "delivery_index_diet", Statements: schemaV12},
 	{Version: 13, Name: "delivery_list_time_index", Statements: schemaV13},
+	{Version: 14, Name: "delivery_claim_lanes", Statements: schemaV14},
 }
 
 // schemaV1 creates every table the design names, with the keys and indexes
