@@ -546,9 +546,18 @@ func (h *Templates) TestSendStatus(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
+	tplID, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
 	d, err := models.GetDelivery(c.Request().Context(), h.DB, id)
 	if err != nil {
 		return NotFound(err)
+	}
+	if d.TemplateID != tplID || d.RunID != nil || d.APIKeyID != nil {
+		// Only this template's test sends: another message is not a test
+		// send's result (its page is /deliveries/{id}, for its roles).
+		return echo.NewHTTPError(http.StatusNotFound)
 	}
 	done, ok, msg := DescribeDelivery(d, Lang(c))
 	if !done {

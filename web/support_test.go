@@ -205,6 +205,14 @@ func TestSettleUnknownAndAdjustCredits(t *testing.T) {
 		if r.doc(t).Find(`[data-testid="settle-form"]`).Length() != 1 {
 			t.Fatalf("no settle form on an unknown delivery:\n%.2000s", r.body)
 		}
+		// Its sent event may still come; for a message that never went out, none will.
+		if !strings.Contains(r.body, "No subscribe_msg_sent_event from WeChat yet") || r.doc(t).Find(`[data-testid="no-sent-event-coming"]`).Length() != 0 {
+			t.Fatalf("an unknown delivery's sent events:\n%.3000s", r.body)
+		}
+		skipped := f.delivery(t, alice, time.Now(), map[string]any{"status": models.DeliverySkipped, "reason": models.ReasonNoSubscription})
+		if r := op.get("/deliveries/" + id(skipped.ID)); strings.Contains(r.body, "from WeChat yet") || r.doc(t).Find(`[data-testid="no-sent-event-coming"]`).Length() != 1 {
+			t.Fatalf("a skipped delivery's sent events:\n%.3000s", r.body)
+		}
 		r = op.post(path+"/settle", url.Values{"outcome": {"failed"}, "reason": {" "}})
 		want(t, r, http.StatusUnprocessableEntity)
 		if r.doc(t).Find(`[data-testid="error-reason"]`).Length() != 1 {
@@ -385,6 +393,12 @@ func TestTestSendUnknownUpdatesItself(t *testing.T) {
 		if doc.Find(`[hx-get]`).Length() != 0 || doc.Find(`[data-testid="flash"].flash-success`).Length() != 1 {
 			t.Fatalf("after settling:\n%s", r.body)
 		}
+		// Only this template's test sends: not under another template, not
+		// an API message.
+		want(t, op.get("/templates/"+id(f.tpl.ID+1000)+"/test-send/"+id(d.ID)), http.StatusNotFound)
+		_, k := mustAPIKey(t, db, f.a.ID)
+		apiMsg := f.delivery(t, alice, time.Now(), map[string]any{"status": models.DeliveryDelivered, "api_key_id": k.ID})
+		want(t, op.get("/templates/"+id(f.tpl.ID)+"/test-send/"+id(apiMsg.ID)), http.StatusNotFound)
 	})
 }
 

@@ -199,6 +199,7 @@ var usersCatalog = map[string][2]string{
 	"deliveries.call_next":              {"下次尝试 %s", "next try %s"},
 	"deliveries.sent_events":            {"微信的发送结果事件", "WeChat's sent event"},
 	"deliveries.no_sent_event":          {"还没有收到微信的 subscribe_msg_sent_event。", "No subscribe_msg_sent_event from WeChat yet."},
+	"deliveries.no_sent_event_coming":   {"没有。微信只为它接收了的消息推送 subscribe_msg_sent_event，这条消息不会有。", "None. WeChat pushes subscribe_msg_sent_event only for a message it accepted: none will come for this one."},
 	"deliveries.sent_event_ok":          {"已送达", "delivered"},
 	"deliveries.credits":                {"次数的扣减与退还", "Credits spent and given back"},
 	"deliveries.no_credit_moves":        {"没有扣减次数（长期订阅模板，或未发出）。", "No credit moved (a long-term template, or nothing was sent)."},
