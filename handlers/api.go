@@ -200,17 +200,27 @@ func statusCode(status int) string {
 	return "bad_request"
 }
 
+// BearerToken reads "Authorization: Bearer <token>". The scheme's name is
+// case-insensitive (RFC 9110 §11.1): some clients send "bearer".
+func BearerToken(authz string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(authz), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
 // Auth checks the bearer key, counts the call and records the account.
 func (h *API) Auth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		authz := c.Request().Header.Get("Authorization")
-		token, ok := strings.CutPrefix(authz, "Bearer ")
-		if !ok || strings.TrimSpace(token) == "" {
+		token, ok := BearerToken(c.Request().Header.Get("Authorization"))
+		if !ok {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="minipush"`)
 			return apiErr(http.StatusUnauthorized, "unauthorized", "")
 		}
 		ctx := c.Request().Context()
-		k, app, err := models.AuthenticateAPIKeyApp(ctx, h.DB, strings.TrimSpace(token))
+		k, app, err := models.AuthenticateAPIKeyApp(ctx, h.DB, token)
 		if errors.Is(err, models.ErrNotFound) {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="minipush", error="invalid_token"`)
 			return apiErr(http.StatusUnauthorized, "invalid_key", "")

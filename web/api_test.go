@@ -122,6 +122,19 @@ func TestAPIAuthErrorsAndLimits(t *testing.T) {
 		}
 		wantAPIError(t, callAPI(t, app, "GET", "/users/o_alice", key, ""), 404, "user_not_found", "openid")
 		wantAPIError(t, callAPI(t, app, "GET", "/no/such/thing", key, ""), 404, "not_found", "")
+		// The scheme's name is case-insensitive; another scheme is no key.
+		for authz, status := range map[string]int{"bearer " + key: 404, "BEARER  " + key: 404, "Basic " + key: 401, key: 401} {
+			req, _ := http.NewRequest("GET", app.srv.URL+"/api/v1/users/o_alice", nil)
+			req.Header.Set("Authorization", authz)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			if res.StatusCode != status {
+				t.Fatalf("Authorization %.12q…: %d, want %d", authz, res.StatusCode, status)
+			}
+		}
 
 		// Unknown fields, wrong types, bad JSON, trailing data, not JSON, too big.
 		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"unionid":"u1","nickname":"x"}`), 422, "unknown_field", "nickname")

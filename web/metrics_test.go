@@ -31,7 +31,7 @@ func TestMetricsBehindToken(t *testing.T) {
 		t.Fatalf("without a token set: %d", code)
 	}
 	guarded := web.Deps{DB: db, Metrics: metrics, MetricsToken: "s3cret"}
-	for auth, want := range map[string]int{"": 401, "Bearer wrong": 401, "s3cret": 401, "Bearer s3cret": 200} {
+	for auth, want := range map[string]int{"": 401, "Bearer wrong": 401, "s3cret": 401, "Basic s3cret": 401, "Bearer s3cret": 200, "bearer s3cret": 200} {
 		if code := get(guarded, auth); code != want {
 			t.Errorf("Authorization %q: %d, want %d", auth, code, want)
 		}

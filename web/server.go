@@ -220,9 +220,10 @@ func staticHandler() echo.HandlerFunc {
 // metricsHandler serves Prometheus metrics, behind a bearer token when one is set.
 func (s *Server) metricsHandler() echo.HandlerFunc {
 	h := echo.WrapHandler(s.metrics)
-	want := []byte("Bearer " + s.metricsTok)
+	want := []byte(s.metricsTok)
 	return func(c echo.Context) error {
-		if s.metricsTok != "" && subtle.ConstantTimeCompare([]byte(c.Request().Header.Get("Authorization")), want) != 1 {
+		tok, _ := handlers.BearerToken(c.Request().Header.Get("Authorization"))
+		if s.metricsTok != "" && subtle.ConstantTimeCompare([]byte(tok), want) != 1 {
 			return echo.NewHTTPError(http.StatusUnauthorized, "send Authorization: Bearer <MINIPUSH_METRICS_TOKEN>")
 		}
 		return h(c)
