@@ -135,7 +135,23 @@ const (
 	ImportNoHeader = "no_header"
 	ImportNoOpenID = "no_openid_column"
 	ImportBadCSV   = "bad_csv"
+	// ImportNotUTF8: UTF-8 was chosen and the file is not UTF-8 (an Excel
+	// CSV saved on Chinese Windows is GBK); ImportLooksUTF8: GB18030 was
+	// chosen for a file that reads as UTF-8 with Chinese in it. Either way
+	// every Chinese value would be stored garbled.
+	ImportNotUTF8   = "not_utf8"
+	ImportLooksUTF8 = "looks_utf8"
 )
+
+// RejectBadEncoding: a row (after the first 64 KiB the encoding was judged
+// by) holds bytes that are not UTF-8.
+const RejectBadEncoding = "bad_encoding"
+
+// importEncodingError refuses a file read in the wrong encoding (code:
+// ImportNotUTF8 or ImportLooksUTF8).
+type importEncodingError struct{ code string }
+
+func (e importEncodingError) Error() string { return "import: " + e.code }
 
 var importOpenID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -184,16 +200,39 @@ func decodeImport(r io.Reader, enc string) (io.Reader, string, error) {
 		}
 		head = head[3:]
 	}
-	if enc == EncodingAuto {
+	utf8Head := validUTF8Prefix(head)
+	switch enc {
+	case EncodingAuto:
 		enc = EncodingUTF8
-		if !validUTF8Prefix(head) {
+		if !utf8Head {
 			enc = EncodingGB18030
+		}
+	case EncodingUTF8:
+		if !utf8Head {
+			return nil, "", importEncodingError{ImportNotUTF8}
+		}
+	case EncodingGB18030:
+		// GBK text is almost never valid UTF-8 (its lead bytes are UTF-8
+		// continuation bytes): a file that is, with more than ASCII in it,
+		// is UTF-8.
+		if utf8Head && bytes.ContainsFunc(head, func(r rune) bool { return r >= utf8.RuneSelf }) {
+			return nil, "", importEncodingError{ImportLooksUTF8}
 		}
 	}
 	if enc == EncodingGB18030 {
 		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), enc, nil
 	}
 	return br, enc, nil
+}
+
+// validRecord tells whether every field of a CSV record is UTF-8.
+func validRecord(rec []string) bool {
+	for _, f := range rec {
+		if !utf8.ValidString(f) {
+			return false
+		}
+	}
+	return true
 }
 
 // validUTF8Prefix is utf8.Valid, forgiving a rune cut at the end.
@@ -217,7 +256,10 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 	defer stop()
 	cr := &countingReader{r: file}
 	text, resolved, err := decodeImport(cr, enc)
-	if err != nil {
+	var encErr importEncodingError
+	if errors.As(err, &encErr) {
+		return finishImport(ctx, db, imp, ImportFailed, encErr.code, "")
+	} else if err != nil {
 		return finishImport(ctx, db, imp, ImportFailed, ImportBadCSV, "")
 	}
 	imp.Encoding = resolved
@@ -303,6 +345,16 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 			continue // blank line
 		}
 		imp.TotalRows++
+		if resolved == EncodingUTF8 && !validRecord(rec) {
+			// Reported with the bytes replaced (U+FFFD): the report is
+			// stored as text, and MySQL refuses invalid UTF-8.
+			shown := make([]string, len(rec))
+			for i, f := range rec {
+				shown[i] = strings.ToValidUTF8(f, "\uFFFD")
+			}
+			reject(line, RejectBadEncoding, shown)
+			continue
+		}
 		in, reason := importRow(rec, cols, attrs, openidCol, len(header))
 		if present.Attributes && in.Attributes == nil {
 			in.Attributes = map[string]any{}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,9 +197,51 @@ func TestImportUsersEncodingsAndRejectedRows(t *testing.T) {
 		if !strings.Contains(page.doc(t).Find(`[data-testid="import-error"]`).Text(), "no openid column") {
 			t.Fatalf("no-openid file:\n%.2000s", page.body)
 		}
+		// A file read in the wrong encoding is refused, nothing imported:
+		// GBK chosen as UTF-8, UTF-8 chosen as GB18030 (each stored garbled
+		// Chinese before). A row of other bytes in a UTF-8 file is rejected.
+		var before int64
+		db.Model(&models.User{}).Count(&before)
+		for _, tc := range []struct {
+			enc, words string
+			data       []byte
+		}{
+			{"utf-8", "is not UTF-8", []byte(gbk)},
+			{"gb18030", "The file is UTF-8", []byte(importCSV)},
+		} {
+			r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": tc.enc}, "enc.csv", tc.data)
+			wantRedirect(t, r, "/users/imports/")
+			var encImp models.UserImport
+			db.Order("id DESC").First(&encImp)
+			if imp := waitImport(t, db, encImp.ID); imp.Status != models.ImportFailed || imp.Imported != 0 {
+				t.Fatalf("%s: import %+v", tc.enc, imp)
+			}
+			if e := op.get(r.header.Get("Location")).doc(t).Find(`[data-testid="import-error"]`).Text(); !strings.Contains(e, tc.words) {
+				t.Fatalf("%s: error %q, want %q", tc.enc, e, tc.words)
+			}
+		}
+		var after int64
+		db.Model(&models.User{}).Count(&after)
+		if after != before {
+			t.Fatalf("refused files made %d users", after-before)
+		}
+		mixed := []byte("openid,城市\no_mix1,北京\n")
+		for i := range 100 { // 70 KiB of UTF-8 before the GBK row
+			mixed = append(mixed, "o_pad"+strconv.Itoa(i)+","+strings.Repeat("x", 700)+"\n"...)
+		}
+		mixed = append(mixed, "o_mix2,"...)
+		mixed = append(append(mixed, gbk[len("openid,unionid,"):len("openid,unionid,")+4]...), '\n')
+		r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "mixed.csv", mixed)
+		wantRedirect(t, r, "/users/imports/")
+		var mixImp models.UserImport
+		db.Order("id DESC").First(&mixImp)
+		if imp := waitImport(t, db, mixImp.ID); imp.Encoding != models.EncodingUTF8 || imp.Rejected != 1 || !strings.Contains(imp.Report, models.RejectBadEncoding) {
+			t.Fatalf("a GBK row after 64 KiB of UTF-8: %+v", imp)
+		}
+
 		var audits int64
 		db.Model(&models.AuditEntry{}).Where("action = ?", "user.import").Count(&audits)
-		if audits != int64(len(files))+4 {
+		if audits != int64(len(files))+7 {
 			t.Fatalf("%d import audit rows", audits)
 		}
 	})
