@@ -7,10 +7,15 @@ import (
 	"gorm.io/gorm"
 )
 
-// resendReasons are the failures a "resend to failed" repeats: transient
-// errors until attempts ran out, and outcomes first unknown then reported
-// failed by WeChat's sent event. Permanent refusals are not repeated.
-var resendReasons = []string{ReasonMaxAttempts, ReasonSentEvent}
+// resendableSQL picks the failures a "resend to failed" repeats (d is the
+// failed delivery): transient errors until attempts ran out; outcomes
+// reported failed by WeChat's sent event, except a user's block ("fail:user
+// block": they refuse the account's messages, a resend fails the same way
+// and spends a credit); and 43101 (no subscription left at the time), for
+// the users who have tapped allow since (the reach check below sees their
+// new credit). Other refusals are permanent and not repeated.
+const resendableSQL = `((d.reason IN ('` + ReasonMaxAttempts + `', '` + ReasonSentEvent + `') AND d.errmsg NOT LIKE '%user block%')
+	OR (d.reason = '` + ReasonWeChat + `' AND d.errcode = 43101))`
 
 func reachSQL(longTerm bool) string {
 	if longTerm {
@@ -28,8 +33,8 @@ func resendBatch(tx *gorm.DB, c *Campaign, fromRun int64, longTerm bool, after i
 		FROM deliveries d
 		JOIN users u ON u.id = d.user_id
 		JOIN subscriptions s ON s.user_id = d.user_id AND s.template_id = ?
-		WHERE d.run_id = ? AND d.status = ? AND d.reason IN ? AND d.user_id > ? AND `+reachSQL(longTerm)+`
-		ORDER BY d.user_id LIMIT ?`, c.TemplateID, fromRun, DeliveryFailed, resendReasons, after, limit).Scan(&rows).Error
+		WHERE d.run_id = ? AND d.status = ? AND `+resendableSQL+` AND d.user_id > ? AND `+reachSQL(longTerm)+`
+		ORDER BY d.user_id LIMIT ?`, c.TemplateID, fromRun, DeliveryFailed, after, limit).Scan(&rows).Error
 	if err != nil || len(rows) == 0 {
 		return nil, after, err
 	}
@@ -41,13 +46,13 @@ func ResendCandidates(ctx context.Context, db *gorm.DB, r *CampaignRun, t *Templ
 	var n int64
 	err := db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM deliveries d
 		JOIN subscriptions s ON s.user_id = d.user_id AND s.template_id = ?
-		WHERE d.run_id = ? AND d.status = ? AND d.reason IN ? AND `+reachSQL(t.LongTerm()),
-		t.ID, r.ID, DeliveryFailed, resendReasons).Scan(&n).Error
+		WHERE d.run_id = ? AND d.status = ? AND `+resendableSQL+` AND `+reachSQL(t.LongTerm()),
+		t.ID, r.ID, DeliveryFailed).Scan(&n).Error
 	return n, err
 }
 
 // StartResend starts a run of the campaign that repeats run's transient
-// failures (see resendReasons) to users who can still be reached. The run
+// failures (see resendableSQL) to users who can still be reached. The run
 // must be over and the campaign have no other run going.
 func StartResend(ctx context.Context, db *gorm.DB, c *Campaign, from *CampaignRun, now time.Time) (*CampaignRun, error) {
 	if from.CampaignID != c.ID || (from.Status != RunCompleted && from.Status != RunCanceled) {

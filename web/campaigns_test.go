@@ -703,7 +703,8 @@ func TestCampaignTestSend(t *testing.T) {
 }
 
 // Resend to failed: the finished run offers it for its transient failures
-// with credit left; it starts a run with exactly those users.
+// and its users who had no credit left then and have one now, not for a
+// user who blocks the account; it starts a run with exactly those users.
 func TestCampaignResendToFailedFromConsole(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB, _ string) {
 		ctx := context.Background()
@@ -722,13 +723,18 @@ func TestCampaignResendToFailedFromConsole(t *testing.T) {
 		// As the engine would leave it: all delivered but user 1 (attempts ran out).
 		db.Exec("UPDATE deliveries SET status = 'delivered' WHERE run_id = ?", run.ID)
 		db.Exec("UPDATE deliveries SET status = 'failed', reason = 'max_attempts' WHERE run_id = ? AND user_id = ?", run.ID, w.users[1].ID)
-		db.Exec("UPDATE campaign_runs SET queued = 0, delivered = 5, failed = 1 WHERE id = ?", run.ID)
+		// User 2 had no credit left (43101) and has tapped allow since (a
+		// credit now): repeated. User 3 blocks the account's messages (the
+		// sent event's "fail:user block"): not repeated.
+		db.Exec("UPDATE deliveries SET status = 'failed', reason = 'wechat', errcode = 43101 WHERE run_id = ? AND user_id = ?", run.ID, w.users[2].ID)
+		db.Exec("UPDATE deliveries SET status = 'failed', reason = 'sent_event', errcode = 10005, errmsg = 'fail:user block' WHERE run_id = ? AND user_id = ?", run.ID, w.users[3].ID)
+		db.Exec("UPDATE campaign_runs SET queued = 0, delivered = 3, failed = 3 WHERE id = ?", run.ID)
 		if _, err := models.FinishRuns(ctx, db, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
 		r := op.get(base + "/progress")
 		btn := r.doc(t).Find("[data-testid=resend]")
-		if btn.Length() != 1 || !strings.Contains(btn.Text(), "(1)") {
+		if btn.Length() != 1 || !strings.Contains(btn.Text(), "(2)") {
 			t.Fatalf("no resend offer:\n%s", r.body)
 		}
 		wantRedirect(t, op.post(base+"/runs/"+id(run.ID)+"/resend", nil), base)
@@ -740,8 +746,8 @@ func TestCampaignResendToFailedFromConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 		var users []int64
-		db.Model(&models.Delivery{}).Where("run_id = ?", rr.ID).Pluck("user_id", &users)
-		if len(users) != 1 || users[0] != w.users[1].ID || auditCount(db, "campaign.resend") != 1 {
+		db.Model(&models.Delivery{}).Where("run_id = ?", rr.ID).Order("user_id").Pluck("user_id", &users)
+		if len(users) != 2 || users[0] != w.users[1].ID || users[1] != w.users[2].ID || auditCount(db, "campaign.resend") != 1 {
 			t.Fatalf("resend recipients %v", users)
 		}
 		// Not twice while it runs.

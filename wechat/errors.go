@@ -11,21 +11,24 @@ import (
 // Errcodes the rest of minipush refers to by name. The full list with
 // explanations is in [Explain].
 const (
-	CodeBusy               = -1
-	CodeOK                 = 0
-	CodeInvalidCredential  = 40001 // token invalid or not latest (stable_token/token: wrong secret)
-	CodeInvalidGrantType   = 40002
-	CodeInvalidOpenID      = 40003
-	CodeInvalidAppID       = 40013
-	CodeInvalidToken       = 40014
-	CodeInvalidTemplateID  = 40037
-	CodeInvalidAppSecret   = 40125
-	CodeIPNotWhitelisted   = 40164
-	CodeSecretFrozen       = 40243
-	CodeMissingToken       = 41001
-	CodeInvalidPage        = 41030
-	CodeTokenExpired       = 42001
-	CodeUserRefused        = 43101
+	CodeBusy              = -1
+	CodeOK                = 0
+	CodeInvalidCredential = 40001 // token invalid or not latest (stable_token/token: wrong secret)
+	CodeInvalidGrantType  = 40002
+	CodeInvalidOpenID     = 40003
+	CodeInvalidAppID      = 40013
+	CodeInvalidToken      = 40014
+	CodeInvalidTemplateID = 40037
+	CodeInvalidAppSecret  = 40125
+	CodeIPNotWhitelisted  = 40164
+	CodeSecretFrozen      = 40243
+	CodeMissingToken      = 41001
+	CodeInvalidPage       = 41030
+	CodeTokenExpired      = 42001
+	CodeUserRefused       = 43101
+	// CodeSentUserBlock is the ErrorCode of a subscribe_msg_sent_event
+	// whose ErrorStatus is "fail:user block" (not a send API errcode).
+	CodeSentUserBlock      = 10005
 	CodeSubscribeBanned    = 43107
 	CodeConcurrentSend     = 43108
 	CodeEmptyBody          = 44002
@@ -375,6 +378,7 @@ var explanations = map[int]explanation{
 	CodeTemplateExists:     {"已存在标题和关键词相同的模板", "a template with the same title and keywords already exists"},
 	CodeSystemError:        {"微信系统错误，请稍后重试", "WeChat system error; retry later"},
 	CodeSystemError2:       {"微信系统错误，请稍后重试", "WeChat system error; retry later"},
+	CodeSentUserBlock:      {"微信的发送结果事件报告失败（fail:user block）：用户拒收了这个小程序的消息，微信没有送达", "WeChat's sent event reported a failure (fail:user block): the user refuses messages from this mini program; it was not delivered"},
 	CodeParamError:         {"参数错误", "parameter error"},
 	CodeParamError2:        {"参数错误", "parameter error"},
 }

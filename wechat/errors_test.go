@@ -164,3 +164,13 @@ func TestFlexInt(t *testing.T) {
 		t.Error("FlexString accepted true")
 	}
 }
+
+// The failure a sent event reports when the user blocks the account's
+// messages is explained, not "not in WeChat's list".
+func TestExplainSentEventUserBlock(t *testing.T) {
+	for lang, want := range map[string]string{"en": "10005: WeChat's sent event reported a failure (fail:user block)", "zh": "10005：微信的发送结果事件报告失败"} {
+		if got := Explain(CodeSentUserBlock, lang); !strings.HasPrefix(got, want) {
+			t.Errorf("%s: %q", lang, got)
+		}
+	}
+}

@@ -173,7 +173,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.flash_resume":                 {"已继续，从暂停处接着发送。", "Resumed where it stopped."},
 	"cmp.flash_cancel":                 {"活动已取消，未发送的消息不会再发送。", "The campaign is canceled; messages not sent yet will not go out."},
 	"cmp.resend":                       {"重发给失败的用户（%s 人）", "Resend to failed (%s)"},
-	"cmp.confirm_resend":               {"向 %s 位因临时错误失败、且仍有订阅次数的用户重发吗？", "Resend to the %s users whose message failed for a transient reason and who can still receive it?"},
+	"cmp.confirm_resend":               {"向 %s 位用户重发吗？他们的消息因临时错误失败，或当时没有订阅次数而现在有了（拒收消息的用户不在其中）。", "Resend to %s users? Their message failed for a transient reason, or for lack of a subscription they have now (users who block the account's messages are left out)."},
 	"cmp.flash_resend":                 {"已开始重发给失败的用户。", "Resending to the failed users."},
 	"cmp.flash_cloned":                 {"已复制“%s”为新的草稿。", "“%s” cloned into a new draft."},
 	"cmp.flash_nothing_pause":          {"没有正在发送的批次可以暂停。", "No run is sending: nothing to pause."},

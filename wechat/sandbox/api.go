@@ -310,7 +310,7 @@ func (s *Server) pushSent(a *app, openid, tplID string, msgID int64, f *Faults, 
 	}
 	item := wechat.EventItem{TemplateID: tplID, MsgID: msgID, ErrorStatus: "success"}
 	if f != nil && f.SentEventFailRate > 0 && rand.Float64() < f.SentEventFailRate {
-		item.ErrorCode, item.ErrorStatus = 10005, "fail:user block"
+		item.ErrorCode, item.ErrorStatus = wechat.CodeSentUserBlock, "fail:user block"
 	}
 	s.pusher.enqueue(a, &wechat.Event{
 		ToUserName:   a.cfg.Load().OriginalID,
