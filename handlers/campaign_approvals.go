@@ -3,6 +3,8 @@ package handlers
 import (
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -68,15 +70,29 @@ func (h *Campaigns) Reject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := models.RejectCampaign(c.Request().Context(), h.DB, cp, h.Now().UTC()); err != nil {
+	// The author is told why: a reason is required (the form asks for it).
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	switch {
+	case reason == "":
+		SetFlash(c, "error", T(c, "cmp.reject_reason_required"))
+		return Redirect(c, h.back(c, cp))
+	case utf8.RuneCountInString(reason) > maxRejectReason:
+		SetFlash(c, "error", T(c, "cmp.reject_reason_too_long", maxRejectReason))
+		return Redirect(c, h.back(c, cp))
+	}
+	if err := models.RejectCampaign(c.Request().Context(), h.DB, cp, reason, h.Now().UTC()); err != nil {
 		return h.refuseBack(c, cp, err)
 	}
-	if err := h.audit(c, "campaign.reject", cp, nil); err != nil {
+	if err := h.audit(c, "campaign.reject", cp, map[string]any{"reason": reason}); err != nil {
 		return err
 	}
 	SetFlash(c, "success", T(c, "cmp.flash_rejected"))
 	return Redirect(c, h.back(c, cp))
 }
+
+// maxRejectReason is the longest reason a rejection keeps (the column is
+// VARCHAR(191) on MySQL).
+const maxRejectReason = 190
 
 // back is where an approval decision returns: the approvals screen when
 // it was taken there, else the campaign.

@@ -328,7 +328,7 @@ func campaignTime(cp *models.Campaign, t time.Time) string {
 func (h *Campaigns) detail(c echo.Context, cp *models.Campaign, t *models.Template, a *models.App) (views.CampaignDetail, error) {
 	ctx := c.Request().Context()
 	aud := cp.AudienceSpec()
-	d := views.CampaignDetail{ID: cp.ID, Name: cp.Name, Status: cp.Status, StatusReason: cp.StatusReason, Held: cp.HeldReason,
+	d := views.CampaignDetail{ID: cp.ID, Name: cp.Name, Status: cp.Status, StatusReason: cp.StatusReason, RejectReason: cp.RejectReason, Held: cp.HeldReason,
 		AppName: a.Name, TemplateID: t.ID, TemplateTitle: t.Title, TemplateDeleted: t.Status == models.TemplateDeleted,
 		Page: cp.Page, MPState: cp.MPState, Lang: cp.Lang, Schedule: scheduleSummary(c, cp), ScheduleKind: cp.ScheduleKind,
 		Timezone: cp.Timezone, Misfire: cp.MisfirePolicy, Editable: cp.Editable(),

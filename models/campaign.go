@@ -71,9 +71,12 @@ type Campaign struct {
 	CreatedBy     *int64
 	EndAt         *time.Time
 	StatusReason  string
-	SubmittedBy   *int64
-	ApprovedBy    *int64
-	AutoPausePct  int
+	// RejectReason is what the admin who sent it back wrote (shown while
+	// StatusReason is ReasonRejected; migration 15).
+	RejectReason string `gorm:"column:reject_reason"`
+	SubmittedBy  *int64
+	ApprovedBy   *int64
+	AutoPausePct int
 	// AutoPauseWindow: how many of the run's latest answers the automatic
 	// pause judges (0: AutoPauseDefaultWindow; migration 10).
 	AutoPauseWindow int

@@ -151,11 +151,13 @@ func withUpdated(m map[string]any, now time.Time) map[string]any {
 const ReasonRejected = "rejected"
 
 // RejectCampaign sends a campaign awaiting approval back to draft, with
-// the reason "rejected" for its author to see. Any admin may reject,
+// the status reason "rejected" and the admin's words (reason) for its
+// author to see. Any admin may reject,
 // the author included (it withdraws the submission).
-func RejectCampaign(ctx context.Context, db *gorm.DB, c *Campaign, now time.Time) error {
+func RejectCampaign(ctx context.Context, db *gorm.DB, c *Campaign, reason string, now time.Time) error {
 	res := db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", c.ID, CampaignPending).
-		Updates(withUpdated(map[string]any{"status": CampaignDraft, "status_reason": ReasonRejected, "next_run_at": nil, "approved_by": nil}, now))
+		Updates(withUpdated(map[string]any{"status": CampaignDraft, "status_reason": ReasonRejected, "reject_reason": reason,
+			"next_run_at": nil, "approved_by": nil}, now))
 	if res.Error != nil {
 		return res.Error
 	}

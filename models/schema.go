@@ -15,6 +15,7 @@ var migrations = []Migration{
 	{Version: 12, Name: "delivery_index_diet", Statements: schemaV12},
 	{Version: 13, Name: "delivery_list_time_index", Statements: schemaV13},
 	{Version: 14, Name: "delivery_claim_lanes", Statements: schemaV14},
+	{Version: 15, Name: "campaign_reject_reason", Statements: schemaV15},
 }
 
 // schemaV1 creates every table the design names, with the keys and indexes

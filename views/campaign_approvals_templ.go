@@ -312,7 +312,7 @@ func CampaignApprovals(d ApprovalsData) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = postButton(cmpURL(r.ID, "/reject")+"?back=approvals", T(ctx, "cmp.reject"), "", T(ctx, "cmp.confirm_reject", r.Name), "reject-"+strconv.FormatInt(r.ID, 10)).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = rejectForm(cmpURL(r.ID, "/reject")+"?back=approvals", r.Name, "reject-"+strconv.FormatInt(r.ID, 10)).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,15 @@ func TestCampaignApprovalsScreen(t *testing.T) {
 		want(t, op.post("/campaigns/"+id(a.ID)+"/reject?back=approvals", nil), http.StatusForbidden)
 
 		wantRedirect(t, bc.post("/campaigns/"+id(a.ID)+"/approve?back=approvals", nil), "/campaigns/approvals")
-		wantRedirect(t, bc.post("/campaigns/"+id(b.ID)+"/reject?back=approvals", nil), "/campaigns/approvals")
+		// A rejection says why: without a reason it is refused, b stays pending.
+		wantRedirect(t, bc.post("/campaigns/"+id(b.ID)+"/reject?back=approvals", url.Values{"reason": {"  "}}), "/campaigns/approvals")
+		if got, _ := models.GetCampaign(ctx, db, b.ID); got.Status != models.CampaignPending || auditCount(db, "campaign.reject") != 0 {
+			t.Fatalf("rejected without a reason: %s", got.Status)
+		}
+		if f := bc.get("/campaigns/approvals").doc(t).Find("[data-testid=flash]").Text(); !strings.Contains(f, "Give the reason") {
+			t.Fatalf("no word on the missing reason: %q", f)
+		}
+		wantRedirect(t, bc.post("/campaigns/"+id(b.ID)+"/reject?back=approvals", url.Values{"reason": {"文案需要修改：价格写错了"}}), "/campaigns/approvals")
 		// Their own, posted by hand, is refused.
 		wantRedirect(t, bc.post("/campaigns/"+id(own.ID)+"/approve?back=approvals", nil), "/campaigns/approvals")
 		a, _ = models.GetCampaign(ctx, db, a.ID)
@@ -91,13 +100,14 @@ func TestCampaignApprovalsScreen(t *testing.T) {
 			t.Fatal("decisions not audited once each")
 		}
 		// Rejecting what is no longer pending changes nothing.
-		wantRedirect(t, bc.post("/campaigns/"+id(b.ID)+"/reject", nil), "/campaigns/"+id(b.ID))
+		wantRedirect(t, bc.post("/campaigns/"+id(b.ID)+"/reject", url.Values{"reason": {"again"}}), "/campaigns/"+id(b.ID))
 		if auditCount(db, "campaign.reject") != 1 {
 			t.Fatal("a refused reject was audited")
 		}
 		r = op.get("/campaigns/" + id(b.ID))
-		if !strings.Contains(r.doc(t).Find("[data-testid=status-reason]").Text(), "Approval was refused") {
-			t.Fatalf("author not told:\n%.3000s", r.body)
+		if !strings.Contains(r.doc(t).Find("[data-testid=status-reason]").Text(), "Approval was refused") ||
+			r.doc(t).Find("[data-testid=reject-reason]").Text() != "文案需要修改：价格写错了" {
+			t.Fatalf("author not told why:\n%.3000s", r.body)
 		}
 		doc = bc.get("/campaigns/approvals").doc(t)
 		if n := doc.Find("[data-testid=approvals-table] tbody tr").Length(); n != 1 {
