@@ -278,11 +278,24 @@ func (h *Campaigns) Upload(c echo.Context) error {
 		if _, err := models.UnscheduleCampaign(c.Request().Context(), h.DB, cp, h.Now().UTC()); err != nil {
 			return err
 		}
-		SetFlash(c, "error", T(c, "cmp.list_empty_unscheduled", components.FormatInt(res.Missing)))
+		SetFlash(c, "error", T(c, "cmp.list_empty_unscheduled", components.FormatInt(res.Missing))+listDetail(c, res))
 		return Redirect(c, campaignURL(cp.ID, ""))
 	}
-	SetFlash(c, "success", T(c, "cmp.list_done", components.FormatInt(res.Added), components.FormatInt(res.Missing)))
+	SetFlash(c, "success", T(c, "cmp.list_done", components.FormatInt(res.Added), components.FormatInt(res.Missing))+listDetail(c, res))
 	return Redirect(c, campaignURL(cp.ID, ""))
+}
+
+// listDetail says which column of an uploaded list was read and which
+// values matched nobody (the first few), after the counts.
+func listDetail(c echo.Context, res models.ListImport) string {
+	var s string
+	if res.Column != "" {
+		s += " " + T(c, "cmp.list_column", res.Column)
+	}
+	if len(res.NotFound) > 0 {
+		s += " " + T(c, "cmp.list_not_found", models.MaxListNotFound, strings.Join(res.NotFound, ", "))
+	}
+	return s
 }
 
 const maxTestOpenIDs = 10

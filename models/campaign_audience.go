@@ -172,26 +172,62 @@ func SampleMember(ctx context.Context, db *gorm.DB, c *Campaign, t *Template) (*
 // ListImport is what an uploaded recipient list came to.
 type ListImport struct {
 	Lines, Added, Missing int64
+	// NotFound: the first values (up to MaxListNotFound) that matched no
+	// user of the account, as read.
+	NotFound []string
+	// Column is the header of the column read ("" when the file has no
+	// header row: the first column); Encoding the encoding read.
+	Column, Encoding string
+}
+
+// MaxListNotFound bounds ListImport.NotFound.
+const MaxListNotFound = 10
+
+// listColumn finds, in a list's first row, the column named col (openid or
+// business_id, as importColumn reads headers), else the first one naming
+// openid or business_id, with what it names; -1 when the row names
+// neither (no header).
+func listColumn(rec []string, col string) (int, string) {
+	other, kind := -1, ""
+	for i, h := range rec {
+		switch k := importColumn(h); k {
+		case col:
+			return i, k
+		case "openid", "business_id":
+			if other < 0 {
+				other, kind = i, k
+			}
+		}
+	}
+	return other, kind
 }
 
 // ErrListColumn is returned for a list that is not one id per line.
 var ErrListColumn = errors.New("list: one openid or business id per line")
 
 // ImportRecipients replaces a campaign's uploaded list with the users named
-// by the first column of a CSV (openids, or business ids when by is
-// "business_id"), read as a stream and resolved in batches. A first line
-// that names the column (openid, business_id) is skipped.
+// by one column of a CSV (openids, or business ids when by is
+// "business_id"), read as a stream and resolved in batches. The file is
+// UTF-8, GBK/GB18030 or UTF-16 (with its BOM), told apart as the user
+// import does. A first line that names the column (openid, business_id,
+// as the user import's headers: "OpenID", "业务用户ID"…) is a header: that
+// column is read, wherever it is; without one, the first column.
 func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader, by string) (ListImport, error) {
 	var res ListImport
 	col := "openid"
 	if by == "business_id" {
 		col = "business_id"
 	}
-	cr := csv.NewReader(r)
+	text, enc, err := decodeImport(r, EncodingAuto)
+	if err != nil {
+		return res, ErrListColumn
+	}
+	res.Encoding = enc
+	cr := csv.NewReader(text)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	db = db.WithContext(ctx)
-	err := db.Transaction(func(tx *gorm.DB) error {
+	err = db.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec("DELETE FROM campaign_recipients WHERE campaign_id = ?", c.ID).Error; err != nil {
 			return err
 		}
@@ -200,9 +236,24 @@ func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader
 			if len(batch) == 0 {
 				return nil
 			}
-			var ids []int64
-			if err := tx.Model(&User{}).Where("app_id = ? AND "+col+" IN ?", c.AppID, batch).Pluck("id", &ids).Error; err != nil {
+			var found []struct {
+				ID  int64
+				Key string
+			}
+			if err := tx.Model(&User{}).Select("id, "+col+" AS `key`").Where("app_id = ? AND "+col+" IN ?", c.AppID, batch).
+				Scan(&found).Error; err != nil {
 				return err
+			}
+			ids := make([]int64, len(found))
+			matched := make(map[string]bool, len(found))
+			for i, f := range found {
+				ids[i] = f.ID
+				matched[f.Key] = true
+			}
+			for _, v := range batch {
+				if !matched[v] && len(res.NotFound) < MaxListNotFound {
+					res.NotFound = append(res.NotFound, v)
+				}
 			}
 			if len(ids) > 0 {
 				rows := make([]map[string]any, len(ids))
@@ -218,7 +269,7 @@ func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader
 			batch = batch[:0]
 			return nil
 		}
-		first := true
+		first, at := true, 0
 		for {
 			rec, err := cr.Read()
 			if err == io.EOF {
@@ -227,16 +278,19 @@ func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader
 			if err != nil {
 				return ErrListColumn
 			}
-			if len(rec) == 0 {
-				continue
-			}
-			v := strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff"))
 			if first {
 				first = false
-				if v == "openid" || v == "business_id" {
+				if i, kind := listColumn(rec, col); i >= 0 {
+					// The header says what the column holds: it wins over
+					// the choice on the form.
+					at, col, res.Column = i, kind, strings.TrimSpace(rec[i])
 					continue
 				}
 			}
+			if len(rec) <= at {
+				continue
+			}
+			v := strings.TrimSpace(rec[at])
 			if v == "" {
 				continue
 			}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 	"gorm.io/gorm"
 )
@@ -34,6 +35,7 @@ const (
 	EncodingAuto    = "auto"    // UTF-8 (with or without BOM) when the start of the file is valid UTF-8, else GB18030
 	EncodingUTF8    = "utf-8"   //
 	EncodingGB18030 = "gb18030" // also reads GBK and GB2312, its subsets
+	EncodingUTF16   = "utf-16"  // read whenever the file starts with a UTF-16 BOM
 )
 
 // UserImport is one CSV import of users, with its progress and the report
@@ -192,6 +194,15 @@ func decodeImport(r io.Reader, enc string) (io.Reader, string, error) {
 	head, err := br.Peek(64 << 10)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, "", err
+	}
+	if bytes.HasPrefix(head, []byte("\xFF\xFE")) || bytes.HasPrefix(head, []byte("\xFE\xFF")) {
+		// UTF-16 with its BOM (Excel's "Unicode text"): unmistakable,
+		// whatever was chosen.
+		order := unicode.LittleEndian
+		if head[0] == 0xFE {
+			order = unicode.BigEndian
+		}
+		return transform.NewReader(br, unicode.UTF16(order, unicode.ExpectBOM).NewDecoder()), EncodingUTF16, nil
 	}
 	if bytes.HasPrefix(head, []byte("\xEF\xBB\xBF")) {
 		_, _ = br.Discard(3)

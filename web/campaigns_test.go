@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"golang.org/x/text/encoding/simplifiedchinese"
 	"gorm.io/gorm"
 
 	"github.com/minipush/minipush/models"
@@ -539,6 +540,10 @@ func TestCampaignUploadedList(t *testing.T) {
 		if st := uploadList(t, op, base, "business_id", "business_id\nB0\nB3\nB5\nNOBODY\n"); st != http.StatusSeeOther {
 			t.Fatalf("upload: %d", st)
 		}
+		if flash := op.get(base).doc(t).Find("[data-testid=flash]").Text(); !strings.Contains(flash, "Column read: “business_id”") ||
+			!strings.Contains(flash, "matched no user (at most 10 listed): NOBODY") {
+			t.Fatalf("upload flash %q", flash)
+		}
 		r := op.get(base + "/audience")
 		// B0, B3, B5 known; B3 has no credit.
 		if r.doc(t).Find("[data-testid=audience-size]").Text() != "3" || r.doc(t).Find("[data-testid=audience-reachable]").Text() != "2" {
@@ -549,6 +554,30 @@ func TestCampaignUploadedList(t *testing.T) {
 		}
 		if auditCount(db, "campaign.upload_list") != 1 {
 			t.Fatal("upload not audited")
+		}
+		// Excel's files: GBK with a Chinese header naming the business id
+		// column (not the first, and not what the form chose), and UTF-16
+		// with its BOM.
+		gbk, err := simplifiedchinese.GBK.NewEncoder().String("昵称,业务用户ID\r\n张三,B0\r\n李四,B5\r\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		utf16 := []byte{0xFF, 0xFE}
+		for _, r := range "openid\r\no_user_001\r\n" {
+			utf16 = append(utf16, byte(r), 0)
+		}
+		for _, tc := range []struct{ name, by, file, column string }{{"GBK", "openid", gbk, "业务用户ID"}, {"UTF-16", "business_id", string(utf16), "openid"}} {
+			if st := uploadList(t, op, base, tc.by, tc.file); st != http.StatusSeeOther {
+				t.Fatalf("%s upload: %d", tc.name, st)
+			}
+			flash := op.get(base).doc(t).Find("[data-testid=flash]").Text()
+			want := map[string]string{"GBK": "List imported: 2 people; 0 lines", "UTF-16": "List imported: 1 people; 0 lines"}[tc.name]
+			if !strings.Contains(flash, want) || !strings.Contains(flash, "Column read: “"+tc.column+"”") {
+				t.Fatalf("%s list: flash %q, want %q", tc.name, flash, want)
+			}
+		}
+		if st := uploadList(t, op, base, "business_id", "business_id\nB0\nB3\nB5\nNOBODY\n"); st != http.StatusSeeOther {
+			t.Fatalf("upload again: %d", st)
 		}
 		// Lists may be larger than the 2 MB other requests are held to.
 		var big strings.Builder

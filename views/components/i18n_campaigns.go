@@ -160,6 +160,8 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.list_too_big":          {"名单文件超过 %d MB。", "The list file is over %d MB."},
 	"cmp.list_bad":              {"名单格式不对：每行一个 openid 或业务 ID。", "The list is not one openid or business id per line."},
 	"cmp.list_done":             {"名单已导入：%s 人，%s 行未匹配或重复。", "List imported: %s people; %s lines matched nobody or repeated."},
+	"cmp.list_column":           {"读取的列：“%s”。", "Column read: “%s”."},
+	"cmp.list_not_found":        {"没有匹配到用户的值（最多列出 %d 个）：%s", "Values that matched no user (at most %d listed): %s"},
 	"cmp.test_openids":          {"测试接收人 openid", "Test recipients' openids"},
 	"cmp.test_openids_help":     {"最多 10 个，用逗号或换行分隔；按各自的属性个性化，消耗各自的订阅次数。", "Up to 10, separated by commas or new lines; personalised with each one's attributes, and each spends their own credit."},
 	"cmp.test_openids_required": {"请填写至少一个 openid。", "Enter at least one openid."},
