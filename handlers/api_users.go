@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +49,13 @@ type apiBatchBody struct {
 // userInput validates one user of a request; prefix names it in errors
 // ("users[3]." in a batch).
 func userInput(prefix, openid string, b *apiUserBody) (models.UserInput, error) {
+	// Surrounding spaces are dropped, as the CSV import does: a stray
+	// space kept would make the user unfindable by the id typed in search.
+	for _, p := range []*string{b.UnionID, b.BusinessID} {
+		if p != nil {
+			*p = strings.TrimSpace(*p)
+		}
+	}
 	in := models.UserInput{OpenID: openid, UnionID: b.UnionID, BusinessID: b.BusinessID}
 	if !openIDPattern.MatchString(openid) {
 		return in, apiErr(http.StatusUnprocessableEntity, "invalid_openid", prefix+"openid")
@@ -80,6 +88,7 @@ func userInput(prefix, openid string, b *apiUserBody) (models.UserInput, error) 
 		}
 		in.Tags = []string{}
 		for i, t := range *b.Tags {
+			t = strings.TrimSpace(t)
 			if t == "" || utf8.RuneCountInString(t) > maxTagLen || models.HasHiddenChars(t) {
 				return in, apiErr(http.StatusUnprocessableEntity, "invalid_tag", prefix+"tags["+strconv.Itoa(i)+"]", maxTagLen)
 			}

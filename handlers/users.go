@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -39,9 +40,12 @@ func (h *Users) List(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := views.UsersData{Apps: opts, App: c.QueryParam("app"), Field: c.QueryParam("field"), Q: strings.TrimSpace(c.QueryParam("q"))}
+	d := views.UsersData{Apps: opts, App: c.QueryParam("app"), Field: c.QueryParam("field"), Q: models.SearchText(c.QueryParam("q"))}
 	if !userFields[d.Field] {
 		d.Field = models.UserByAny
+	}
+	if d.App != "" && !slices.ContainsFunc(opts, func(o components.Option) bool { return o.Value == d.App }) {
+		d.UnknownApp, d.App = d.App, ""
 	}
 	if d.App == "" && len(opts) > 0 {
 		d.App = opts[0].Value

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 	"unicode"
 
@@ -67,10 +68,28 @@ func EnsureUser(ctx context.Context, db *gorm.DB, appID int64, openid string) (*
 // zero-width spaces and joiners, U+FEFF): an id holding them shows as
 // something it is not, and cannot be typed to find it.
 func HasHiddenChars(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Bidi_Control, r) {
-			return true
+	return strings.ContainsFunc(s, hiddenChar)
+}
+
+func hiddenChar(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Bidi_Control, r)
+}
+
+// SearchText is what a support search looks for when given s: without the
+// hidden characters no stored id holds (a zero-width space pasted along),
+// full-width letters and digits as the ASCII ones ids are made of
+// ("ｃｕｓｔ-１" is "cust-1"), surrounding spaces dropped.
+func SearchText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case hiddenChar(r):
+			return -1
+		case r >= '！' && r <= '～': // the full-width forms of ASCII 0x21–0x7E
+			return r - '！' + '!'
+		case r == '\u3000': // ideographic space
+			return ' '
 		}
-	}
-	return false
+		return r
+	}, s)
+	return strings.TrimSpace(s)
 }

@@ -232,6 +232,13 @@ func TestAPIUsersUpsertBatchAndRead(t *testing.T) {
 		if tags := u["tags"].([]any); len(tags) != 2 {
 			t.Fatalf("tags %v", tags)
 		}
+		// Surrounding spaces are dropped, as the CSV import does.
+		r = callAPI(t, app, "PUT", "/users/o_alice", key, `{"business_id":" cust-01 ","unionid":"u_alice\t","tags":[" vip","北京 "]}`)
+		wantAPI(t, r, 200)
+		if u := r.json(t); u["business_id"] != "cust-01" || u["unionid"] != "u_alice" || fmt.Sprint(u["tags"]) != "[vip 北京]" {
+			t.Fatalf("spaces kept: %s", r.body)
+		}
+		wantAPIError(t, callAPI(t, app, "PUT", "/users/o_alice", key, `{"tags":["  "]}`), 422, "invalid_tag", "tags[0]")
 
 		// A batch with one bad user writes nothing and names it.
 		r = callAPI(t, app, "POST", "/users:batch", key, `{"users":[{"openid":"o_b1"},{"openid":"bad id"},{"openid":"o_b3"}]}`)

@@ -108,7 +108,10 @@ func TestUsersSearchPaginationAndTimeline(t *testing.T) {
 		for i := 0; i < 60; i++ {
 			f.user(t, "o_u"+id(int64(100+i)), "", "bulk")
 		}
-		for _, q := range []struct{ field, q string }{{"business_id", "cust-1001"}, {"", "cust-1001"}, {"openid", "o_alice"}, {"tag", "vip"}, {"", "o_alice"}} {
+		// Typed or pasted as people do: a zero-width space, full-width
+		// letters and digits, an ideographic space around.
+		for _, q := range []struct{ field, q string }{{"business_id", "cust-1001"}, {"", "cust-1001"}, {"openid", "o_alice"}, {"tag", "vip"}, {"", "o_alice"},
+			{"business_id", "cust-1001\u200b"}, {"business_id", "\u3000ｃｕｓｔ－１００１"}, {"openid", " o_alice "}} {
 			r := sup.get(base + "&field=" + q.field + "&q=" + url.QueryEscape(q.q))
 			want(t, r, http.StatusOK)
 			if rows := testids(r.doc(t), `[data-testid^="user-row-"]`); len(rows) != 1 || rows[0] != "user-row-"+id(alice.ID) {
@@ -118,6 +121,12 @@ func TestUsersSearchPaginationAndTimeline(t *testing.T) {
 		r = sup.get(base + "&field=business_id&q=nobody")
 		if !strings.Contains(r.doc(t).Find(`[data-testid="empty"]`).Text(), "nobody") {
 			t.Fatalf("no-match state:\n%.2000s", r.body)
+		}
+		// An account id nobody has (an old link): said so, the first account shown.
+		r = sup.get("/users?app=999999&field=openid&q=o_alice")
+		if !strings.Contains(r.doc(t).Find(`[data-testid="unknown-app"]`).Text(), "No account has the id 999999") ||
+			len(testids(r.doc(t), `[data-testid^="user-row-"]`)) != 1 {
+			t.Fatalf("unknown account:\n%.3000s", r.body)
 		}
 		// Keyset pages: 50, then the other 10, no row twice.
 		r = sup.get(base + "&field=tag&q=bulk")

@@ -223,6 +223,7 @@ var usersCatalog = map[string][2]string{
 	"import.file_required":          {"请选择一个 CSV 文件。", "Choose a CSV file."},
 	"import.file_too_big":           {"文件太大：最多 %d MB，请拆分后分别导入。", "File too large: at most %d MB; split it."},
 	"import.encoding":               {"文件编码", "File encoding"},
+	"users.unknown_app":             {"没有 id 为 %s 的账号（链接过期了？），下面是第一个账号的用户。", "No account has the id %s (an old link?): these are the first account's users."},
 	"import.encoding_help":          {"自动：有 BOM 或内容是有效 UTF-8 时按 UTF-8 读取，否则按 GBK/GB18030。以 UTF-16 BOM 开头的文件（Excel 的“Unicode 文本”）总按 UTF-16 读取。", "Automatic: UTF-8 when the file has a BOM or is valid UTF-8, else GBK/GB18030. A file that starts with a UTF-16 BOM (Excel's \"Unicode text\") is always read as UTF-16."},
 	"import.encoding.auto":          {"自动识别", "Automatic"},
 	"import.submit":                 {"开始导入", "Import"},
