@@ -7,6 +7,7 @@ import (
 
 	"github.com/minipush/minipush/models"
 	"github.com/minipush/minipush/views"
+	"github.com/minipush/minipush/views/components"
 )
 
 // Account is everyone's own settings: password and UI language.
@@ -60,6 +61,6 @@ func (h *Account) SetLang(c echo.Context) error {
 		return err
 	}
 	c.SetCookie(&http.Cookie{Name: LangCookie, Value: lang, Path: "/", SameSite: http.SameSiteLaxMode, MaxAge: 365 * 86400})
-	SetFlash(c, "success", T(c, "account.lang_saved"))
+	SetFlash(c, "success", components.Translate(lang, "account.lang_saved")) // in the language just chosen
 	return Redirect(c, "/account")
 }

@@ -259,7 +259,7 @@ func (h *Deliveries) Export(c echo.Context) error {
 	_ = w.Write([]string{"id", tr("deliveries.col.account"), tr("deliveries.col.template_id"), tr("deliveries.col.template"), "openid",
 		tr("users.business_id"), tr("common.status"), tr("deliveries.col.reason"), "errcode", tr("deliveries.col.explanation"), "msgid",
 		tr("delivery.source"), tr("deliveries.col.source_detail"), "idempotency_key", tr("deliveries.col.attempts"), "data",
-		tr("delivery.queued_at"), tr("delivery.called_at"), tr("delivery.sent_at"), tr("delivery.settled_at")})
+		tr("deliveries.col.queued_at"), tr("deliveries.col.called_at"), tr("deliveries.col.sent_at"), tr("deliveries.col.settled_at")})
 	l := newLookups(ctx, h.DB)
 	tm := func(t *time.Time) string {
 		if t == nil {
@@ -288,8 +288,11 @@ func (h *Deliveries) Export(c echo.Context) error {
 			expl = wechat.Explain(d.ErrCode, lang)
 		}
 		q := d.QueuedAt
+		// Status, reason and source in the reader's words, as on the page.
+		_, _, reason := DescribeDelivery(d, lang)
 		row := []string{strconv.FormatInt(d.ID, 10), l.app(d.AppID).AppID, t.TemplateID, t.Title, d.OpenID,
-			l.user(d.UserID).BusinessID, d.Status, d.Reason, strconv.Itoa(d.ErrCode), expl, msgid, src, detail, idem,
+			l.user(d.UserID).BusinessID, tr("delivery.status." + d.Status), reason, strconv.Itoa(d.ErrCode), expl, msgid,
+			tr("delivery.source." + src), detail, idem,
 			strconv.Itoa(d.Attempts), d.Data, tm(&q), tm(d.CalledAt), tm(d.SentAt), tm(d.SettledAt)}
 		for i := range row {
 			row[i] = csvSafe(row[i])

@@ -209,6 +209,10 @@ func TestCSRFRequired(t *testing.T) {
 		if s.Lang != "zh" {
 			t.Fatalf("language not saved: %q", s.Lang)
 		}
+		// Its confirmation is in the language just chosen.
+		if f := c.get("/account").doc(t).Find("[data-testid=flash]").Text(); !strings.Contains(f, "界面语言已保存") {
+			t.Fatalf("confirmation %q, want it in Chinese", f)
+		}
 		// Sign-in is protected too (login CSRF).
 		want(t, app.client().do(http.MethodPost, "/login", url.Values{"email": {"boss@example.com"}, "password": {"correct horse battery"}}, nil), http.StatusForbidden)
 	})

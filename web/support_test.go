@@ -370,6 +370,10 @@ func TestDeliveriesFilterPagesAndExport(t *testing.T) {
 		if len(recs) != 4 || recs[0][0] != "id" {
 			t.Fatalf("%d records: %v", len(recs), recs)
 		}
+		// Status, reason and source in words, as on the page (not codes).
+		if recs[1][6] != "Failed" || !strings.Contains(recs[1][7], "43101") || recs[1][11] == "" || recs[1][11] == models.DeliverySourceAPI {
+			t.Fatalf("status, reason, source %q", recs[1][6:12])
+		}
 		row := strings.Join(recs[1], "|")
 		if !strings.Contains(row, "上海店") || !strings.Contains(row, "43101") || !strings.Contains(row, "到货") ||
 			!strings.Contains(row, wechat.Explain(43101, "en")) || !strings.Contains(row, "'=cmd-2") {
