@@ -761,6 +761,10 @@ func TestCampaignResendToFailedFromConsole(t *testing.T) {
 		if _, err := models.FinishRuns(ctx, db, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
+		// The runs' firing times are on the console's clock, named.
+		if z := op.get(base).doc(t).Find("[data-testid=runs-zone]").Text(); !strings.Contains(z, "UTC") {
+			t.Fatalf("runs table zone %q", z)
+		}
 		r := op.get(base + "/progress")
 		btn := r.doc(t).Find("[data-testid=resend]")
 		if btn.Length() != 1 || !strings.Contains(btn.Text(), "(2)") {

@@ -206,7 +206,7 @@ var campaignsCatalog = map[string][2]string{
 	"cmp.progress":         {"发送进度", "Progress"},
 	"cmp.progress_line":    {"已处理 %s / %s", "%s of %s done"},
 	"cmp.expanding":        {"正在生成发送名单", "building the recipient list"},
-	"cmp.rate":             {"平均 %s 条/秒", "%s msg/s on average"},
+	"cmp.rate":             {"自开始平均 %s 条/秒（含暂停时间）", "%s msg/s on average since the start (pauses included)"},
 	"cmp.rate_now":         {"当前 %s 条/秒（最近 30 秒）", "now %s msg/s (last 30 s)"},
 	"cmp.eta":              {"预计还需 %s", "about %s left"},
 	"cmp.eta_more":         {"预计还需至少 %s（名单仍在生成）", "at least %s left (the list is still being built)"},
