@@ -102,7 +102,13 @@ func (s *demoSeed) seedTaps(ctx context.Context) error {
 	if err := s.pushTaps(ctx, profiles[:pushed]); err != nil {
 		return err
 	}
-	return s.applyTaps(ctx, profiles, pushed)
+	if err := s.applyTaps(ctx, profiles, pushed); err != nil {
+		return err
+	}
+	// The users came through the API just now, but tapped over the last
+	// week: each is first seen at their first tap, not after it.
+	return s.db.WithContext(ctx).Exec(`UPDATE users SET created_at = (SELECT MIN(e.created_at) FROM subscription_events e WHERE e.user_id = users.id)
+		WHERE app_id = ? AND EXISTS (SELECT 1 FROM subscription_events e WHERE e.user_id = users.id AND e.created_at < users.created_at)`, s.app.ID).Error
 }
 
 // pushTaps plays the first users' taps at the sandbox, which pushes each
@@ -162,8 +168,11 @@ func (s *demoSeed) applyTaps(ctx context.Context, profiles []demoTaps, from int)
 		err := models.Retry(ctx, s.db, func(tx *gorm.DB) error {
 			for i := start; i < end; i++ {
 				p, o := profiles[i], s.openids[i]
-				// The user's first tap, somewhere in the last 7 days.
-				at := now.Add(-7*24*time.Hour + time.Duration(i)*7*24*time.Hour/time.Duration(len(profiles)+1)).Truncate(time.Second)
+				// The user's first tap, somewhere in the last 7 days, early
+				// enough that the taps that follow it (up to 3 h later)
+				// are not in the future.
+				const span = 7*24*time.Hour - 4*time.Hour
+				at := now.Add(-7*24*time.Hour + time.Duration(i)*span/time.Duration(len(profiles)+1)).Truncate(time.Second)
 				apply := func(at time.Time, event string, items map[string]string) error {
 					ev := &wechat.Event{ToUserName: cfg.OriginalID, FromUserName: o, CreateTime: at.Unix(), MsgType: "event", Event: event}
 					for id, st := range items {

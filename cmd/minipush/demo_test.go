@@ -100,6 +100,14 @@ func TestDemo(t *testing.T) {
 	// holding what WeChat holds: per user and template, the same credits
 	// and long-term subscriptions, after the campaign and the API spent some.
 	demoCheckCredits(t, d, pushed)
+	// The seeded history is in the past, and each user is first seen no
+	// later than their first tap.
+	var future, seenLate int64
+	d.db.Raw("SELECT COUNT(*) FROM subscription_events WHERE created_at > ?", time.Now().UTC()).Scan(&future)
+	d.db.Raw(`SELECT COUNT(*) FROM users u WHERE EXISTS (SELECT 1 FROM subscription_events e WHERE e.user_id = u.id AND e.created_at < u.created_at)`).Scan(&seenLate)
+	if future != 0 || seenLate != 0 {
+		t.Fatalf("%d subscription events in the future, %d users first seen after a tap", future, seenLate)
+	}
 
 	// The simulator adds taps and messages, delivered over time.
 	d.sim = newDemoSim(d.Seed, 100*time.Millisecond)
