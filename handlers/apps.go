@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -267,6 +268,18 @@ func (h *Apps) Edit(c echo.Context) error {
 	return Render(c, http.StatusOK, h.page(c, a.Name), views.AppFormPage(f))
 }
 
+// auditChange writes one changed setting for the audit log: "old → new"
+// ("—" for empty).
+func auditChange(old, now any) string {
+	str := func(v any) string {
+		if s := fmt.Sprint(v); s != "" {
+			return s
+		}
+		return "—"
+	}
+	return str(old) + " → " + str(now)
+}
+
 // Update saves an account; blank secret fields keep the stored ones.
 func (h *Apps) Update(c echo.Context) error {
 	a, err := h.load(c)
@@ -288,12 +301,14 @@ func (h *Apps) Update(c echo.Context) error {
 		"disabled": disabled, "require_approval": in.Approval == "1"}
 	// What changed, for the audit log: names only for secrets, never values.
 	changed := []string{}
+	values := map[string]any{} // old → new, for the fields that are not secrets
 	for col, old := range map[string]any{"name": a.Name, "original_id": a.OriginalID, "push_mode": a.PushMode, "push_format": a.PushFormat,
 		"api_base_url": a.APIBaseURL, "rate_limit": a.RateLimit, "daily_quota": a.DailyQuota, "timezone": a.Timezone,
 		"quiet_start": a.QuietStart, "quiet_end": a.QuietEnd, "quiet_policy": a.QuietPolicy, "mp_state": a.MPState, "lang": a.Lang,
 		"sync_every_hours": a.SyncEveryHours, "disabled": a.Disabled, "require_approval": a.RequireApproval} {
 		if fields[col] != old {
 			changed = append(changed, col)
+			values[col] = auditChange(old, fields[col])
 		}
 	}
 	for col, val := range map[string]string{"secret_enc": in.Secret, "push_token_enc": in.PushToken, "aes_key_enc": in.AESKey} {
@@ -314,7 +329,7 @@ func (h *Apps) Update(c echo.Context) error {
 		}
 	}
 	sort.Strings(changed)
-	if err := models.Audit(ctx, h.DB, Actor(c), "app.update", "app", a.AppID, map[string]any{"changed": changed}); err != nil {
+	if err := models.Audit(ctx, h.DB, Actor(c), "app.update", "app", a.AppID, map[string]any{"changed": changed, "values": values}); err != nil {
 		return err
 	}
 	savedFlash(c, T(c, "apps.updated", in.Name), in.PushToken != "" || a.PushTokenEnc != "")

@@ -134,6 +134,7 @@ var uxAuditCatalog = map[string][2]string{
 	"ux.audit.key.by":                {"按", "by"},
 	"ux.audit.key.bytes":             {"字节", "bytes"},
 	"ux.audit.key.changed":           {"改动", "changed"},
+	"ux.audit.key.values":            {"原值 → 新值", "was → now"},
 	"ux.audit.key.credits":           {"次数", "credits"},
 	"ux.audit.key.cron":              {"周期", "repeat"},
 	"ux.audit.key.deleted":           {"删除", "deleted"},
