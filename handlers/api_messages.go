@@ -156,7 +156,7 @@ func (h *API) SendMessage(c echo.Context) error {
 	if tpl.Status != models.TemplateActive {
 		return apiErr(http.StatusUnprocessableEntity, "template_deleted", "template_id")
 	}
-	u, sub, userField, err := h.messageUser(c, app.ID, tpl.ID, &b)
+	u, sub, userField, err := h.messageUser(c, app.ID, tpl.ID, &b, idem)
 	if err != nil {
 		return err
 	}
@@ -181,12 +181,12 @@ func (h *API) SendMessage(c echo.Context) error {
 
 // messageUser finds the message's user (by openid or business id) with
 // their subscription to the template.
-func (h *API) messageUser(c echo.Context, appID, templateID int64, b *apiMessageBody) (*models.User, *models.Subscription, string, error) {
+func (h *API) messageUser(c echo.Context, appID, templateID int64, b *apiMessageBody, idem string) (*models.User, *models.Subscription, string, error) {
 	field, value := "openid", b.OpenID
 	if b.OpenID == "" {
 		field, value = "business_id", b.BusinessID
 	}
-	u, sub, err := models.MessageRecipient(c.Request().Context(), h.DB, appID, field, value, templateID)
+	u, sub, err := models.MessageRecipient(c.Request().Context(), h.DB, appID, field, value, templateID, idem)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		return nil, nil, "", apiErr(http.StatusUnprocessableEntity, "user_not_found", field)

@@ -92,8 +92,12 @@ func CheckMessageFor(tpl *Template, u *User, sub *Subscription, data map[string]
 // messages the API or a test send queued for the user and template that
 // have not spent one yet are taken off (else a second message for the last
 // credit was accepted while the first waited in the queue, and then
-// skipped). Campaign messages are not counted: they may wait for days.
-func MessageRecipient(ctx context.Context, db *gorm.DB, appID int64, field, value string, templateID int64) (*User, *Subscription, error) {
+// skipped). Campaign messages are not counted: they may wait for days; nor
+// is the message of idempotencyKey itself (a retry racing its first try
+// must reach the insert and be answered as its replay). Two requests for
+// the last credit at the same instant may both pass: the engine then skips
+// one for lack of credit, spending nothing twice.
+func MessageRecipient(ctx context.Context, db *gorm.DB, appID int64, field, value string, templateID int64, idempotencyKey string) (*User, *Subscription, error) {
 	col := "business_id"
 	if field == "openid" {
 		col = "openid"
@@ -109,9 +113,9 @@ func MessageRecipient(ctx context.Context, db *gorm.DB, appID int64, field, valu
 	err := db.WithContext(ctx).Raw(`SELECT u.*, s.id AS sub_id, COALESCE(s.credits, 0) AS sub_credits,
 		COALESCE(s.long_term, 0) AS sub_long_term, COALESCE(s.status, '') AS sub_status,
 		(SELECT COUNT(*) FROM deliveries d WHERE d.user_id = u.id AND d.template_id = ? AND d.run_id IS NULL
-			AND d.status = ? AND d.credit_spent = ?) AS sub_promised
+			AND d.status = ? AND d.credit_spent = ? AND COALESCE(d.idempotency_key, '') <> ?) AS sub_promised
 		FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id AND s.template_id = ?
-		WHERE u.app_id = ? AND u.`+col+` = ? LIMIT 2`, templateID, DeliveryQueued, false, templateID, appID, value).Scan(&rows).Error
+		WHERE u.app_id = ? AND u.`+col+` = ? LIMIT 2`, templateID, DeliveryQueued, false, idempotencyKey, templateID, appID, value).Scan(&rows).Error
 	switch {
 	case err != nil:
 		return nil, nil, err
