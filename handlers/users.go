@@ -59,6 +59,18 @@ func (h *Users) List(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if folded := strings.TrimSpace(models.FoldWidth(d.Q)); len(users) == 0 && folded != d.Q {
+		// Nothing as typed: full-width letters and digits as ASCII (an
+		// input method left on). A tag or business id stored full-width
+		// is found as typed first.
+		users, err = models.SearchUsers(ctx, h.DB, models.UserSearch{AppID: appID, Field: d.Field, Q: folded, Before: before, Limit: usersPageSize + 1})
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			d.Q = folded
+		}
+	}
 	if len(users) > usersPageSize {
 		users = users[:usersPageSize]
 		q := url.Values{"app": {d.App}, "field": {d.Field}, "q": {d.Q}, "before": {strconv.FormatInt(users[len(users)-1].ID, 10)}}

@@ -2,10 +2,10 @@ package models
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -183,6 +183,14 @@ type ListImport struct {
 // MaxListNotFound bounds ListImport.NotFound.
 const MaxListNotFound = 10
 
+// shorten cuts s to at most n characters, marking a cut with "…".
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
 // listColumn finds, in a list's first row, the column named col (openid or
 // business_id, as importColumn reads headers), else the first one naming
 // openid or business_id, with what it names; -1 when the row names
@@ -218,14 +226,11 @@ func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader
 	if by == "business_id" {
 		col = "business_id"
 	}
-	text, enc, err := decodeImport(r, EncodingAuto)
+	text, err := decodeImport(r, EncodingAuto)
 	if err != nil {
 		return res, ErrListColumn
 	}
-	res.Encoding = enc
-	cr := csv.NewReader(text)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
+	cr := importCSV(text)
 	db = db.WithContext(ctx)
 	err = db.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec("DELETE FROM campaign_recipients WHERE campaign_id = ?", c.ID).Error; err != nil {
@@ -246,13 +251,14 @@ func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader
 			}
 			ids := make([]int64, len(found))
 			matched := make(map[string]bool, len(found))
+			// MySQL's comparison ignores trailing spaces: so does this one.
 			for i, f := range found {
 				ids[i] = f.ID
-				matched[f.Key] = true
+				matched[strings.TrimRight(f.Key, " ")] = true
 			}
 			for _, v := range batch {
-				if !matched[v] && len(res.NotFound) < MaxListNotFound {
-					res.NotFound = append(res.NotFound, v)
+				if !matched[strings.TrimRight(v, " ")] && len(res.NotFound) < MaxListNotFound {
+					res.NotFound = append(res.NotFound, shorten(v, 40))
 				}
 			}
 			if len(ids) > 0 {
@@ -314,5 +320,6 @@ func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader
 		c.SetAudience(a)
 		return UpdateCampaignFields(ctx, tx, c.ID, map[string]any{"audience": c.Audience})
 	})
+	res.Encoding = text.enc
 	return res, err
 }

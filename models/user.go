@@ -77,19 +77,28 @@ func hiddenChar(r rune) bool {
 
 // SearchText is what a support search looks for when given s: without the
 // hidden characters no stored id holds (a zero-width space pasted along),
-// full-width letters and digits as the ASCII ones ids are made of
-// ("ｃｕｓｔ-１" is "cust-1"), surrounding spaces dropped.
+// surrounding spaces (and ideographic ones) dropped.
 func SearchText(s string) string {
 	s = strings.Map(func(r rune) rune {
-		switch {
-		case hiddenChar(r):
+		if hiddenChar(r) {
 			return -1
+		}
+		return r
+	}, s)
+	return strings.TrimFunc(s, unicode.IsSpace)
+}
+
+// FoldWidth reads full-width letters, digits and signs as their ASCII
+// forms ("ｃｕｓｔ－１" is "cust-1") and the ideographic space as a space:
+// a search that finds nothing as typed tries this form (an IME left on).
+func FoldWidth(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
 		case r >= '！' && r <= '～': // the full-width forms of ASCII 0x21–0x7E
 			return r - '！' + '!'
-		case r == '\u3000': // ideographic space
+		case r == '\u3000':
 			return ' '
 		}
 		return r
 	}, s)
-	return strings.TrimSpace(s)
 }

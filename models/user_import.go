@@ -186,14 +186,24 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// decodeImport returns a reader of UTF-8 text for the file and the
-// encoding it resolved: a UTF-8 BOM is dropped; "auto" reads UTF-8 when
-// the first 64 KiB are valid UTF-8, and GB18030 (GBK's superset) otherwise.
-func decodeImport(r io.Reader, enc string) (io.Reader, string, error) {
+// importText is a file's text as UTF-8 and the encoding it is read in.
+type importText struct {
+	io.Reader
+	// enc: the encoding resolved. In "auto" mode a file whose first
+	// 64 KiB are ASCII is read as it comes: enc is EncodingUTF8 until the
+	// first other byte, where the 64 KiB from there decide (lazyDecoder).
+	enc string
+}
+
+// decodeImport returns the file's text as UTF-8: a UTF-8 BOM is dropped, a
+// UTF-16 BOM read as such; "auto" reads UTF-8 when the first 64 KiB with
+// more than ASCII in them are valid UTF-8, and GB18030 (GBK's superset)
+// otherwise. A choice the file contradicts is an importEncodingError.
+func decodeImport(r io.Reader, enc string) (*importText, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(64 << 10)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, "", err
+		return nil, err
 	}
 	if bytes.HasPrefix(head, []byte("\xFF\xFE")) || bytes.HasPrefix(head, []byte("\xFE\xFF")) {
 		// UTF-16 with its BOM (Excel's "Unicode text"): unmistakable,
@@ -202,7 +212,7 @@ func decodeImport(r io.Reader, enc string) (io.Reader, string, error) {
 		if head[0] == 0xFE {
 			order = unicode.BigEndian
 		}
-		return transform.NewReader(br, unicode.UTF16(order, unicode.ExpectBOM).NewDecoder()), EncodingUTF16, nil
+		return &importText{transform.NewReader(br, unicode.UTF16(order, unicode.ExpectBOM).NewDecoder()), EncodingUTF16}, nil
 	}
 	if bytes.HasPrefix(head, []byte("\xEF\xBB\xBF")) {
 		_, _ = br.Discard(3)
@@ -211,29 +221,96 @@ func decodeImport(r io.Reader, enc string) (io.Reader, string, error) {
 		}
 		head = head[3:]
 	}
+	ascii := !bytes.ContainsFunc(head, func(r rune) bool { return r >= utf8.RuneSelf })
 	utf8Head := validUTF8Prefix(head)
 	switch enc {
 	case EncodingAuto:
+		if ascii {
+			t := &importText{enc: EncodingUTF8}
+			t.Reader = &lazyDecoder{br: br, text: t}
+			return t, nil
+		}
 		enc = EncodingUTF8
 		if !utf8Head {
 			enc = EncodingGB18030
 		}
 	case EncodingUTF8:
 		if !utf8Head {
-			return nil, "", importEncodingError{ImportNotUTF8}
+			return nil, importEncodingError{ImportNotUTF8}
 		}
 	case EncodingGB18030:
 		// GBK text is almost never valid UTF-8 (its lead bytes are UTF-8
 		// continuation bytes): a file that is, with more than ASCII in it,
 		// is UTF-8.
-		if utf8Head && bytes.ContainsFunc(head, func(r rune) bool { return r >= utf8.RuneSelf }) {
-			return nil, "", importEncodingError{ImportLooksUTF8}
+		if utf8Head && !ascii {
+			return nil, importEncodingError{ImportLooksUTF8}
 		}
 	}
+	return &importText{textReader(br, enc), enc}, nil
+}
+
+func textReader(br *bufio.Reader, enc string) io.Reader {
 	if enc == EncodingGB18030 {
-		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), enc, nil
+		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder())
 	}
-	return br, enc, nil
+	return br
+}
+
+// lazyDecoder passes ASCII through until the first other byte, then reads
+// the rest as UTF-8 or GB18030, as the 64 KiB from that byte on tell (a
+// GBK file whose first thousand rows hold no Chinese is still GBK).
+type lazyDecoder struct {
+	br   *bufio.Reader
+	text *importText
+	dec  io.Reader
+}
+
+func (l *lazyDecoder) Read(p []byte) (int, error) {
+	if l.dec != nil {
+		return l.dec.Read(p)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	b, err := l.br.Peek(min(len(p), l.br.Size()))
+	if len(b) == 0 {
+		return 0, err
+	}
+	n := bytes.IndexFunc(b, func(r rune) bool { return r >= utf8.RuneSelf })
+	if n < 0 {
+		n = len(b)
+	}
+	if n > 0 {
+		copy(p, b[:n])
+		_, _ = l.br.Discard(n)
+		return n, nil
+	}
+	window, perr := l.br.Peek(l.br.Size())
+	if perr != nil && !errors.Is(perr, io.EOF) && !errors.Is(perr, bufio.ErrBufferFull) {
+		return 0, perr
+	}
+	if !validUTF8Prefix(window) {
+		l.text.enc = EncodingGB18030
+	}
+	l.dec = textReader(l.br, l.text.enc)
+	return l.dec.Read(p)
+}
+
+// importCSV reads a file's text as CSV: comma-separated, or tab-separated
+// when the first line has tabs and no comma (Excel's "Unicode text").
+func importCSV(text io.Reader) *csv.Reader {
+	br := bufio.NewReaderSize(text, 64<<10)
+	head, _ := br.Peek(64 << 10)
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	rd := csv.NewReader(br)
+	if bytes.IndexByte(head, '\t') >= 0 && bytes.IndexByte(head, ',') < 0 {
+		rd.Comma = '\t'
+	}
+	rd.FieldsPerRecord = -1
+	rd.ReuseRecord = true
+	return rd
 }
 
 // validRecord tells whether every field of a CSV record is UTF-8.
@@ -266,17 +343,15 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 	stop := beatImport(db, imp.ID)
 	defer stop()
 	cr := &countingReader{r: file}
-	text, resolved, err := decodeImport(cr, enc)
+	text, err := decodeImport(cr, enc)
 	var encErr importEncodingError
 	if errors.As(err, &encErr) {
 		return finishImport(ctx, db, imp, ImportFailed, encErr.code, "")
 	} else if err != nil {
 		return finishImport(ctx, db, imp, ImportFailed, ImportBadCSV, "")
 	}
-	imp.Encoding = resolved
-	rd := csv.NewReader(text)
-	rd.FieldsPerRecord = -1
-	rd.ReuseRecord = true
+	imp.Encoding = text.enc
+	rd := importCSV(text)
 	rd.LazyQuotes = true
 	header, err := rd.Read()
 	if err != nil {
@@ -356,7 +431,8 @@ func RunUserImport(ctx context.Context, db *gorm.DB, imp *UserImport, file io.Re
 			continue // blank line
 		}
 		imp.TotalRows++
-		if resolved == EncodingUTF8 && !validRecord(rec) {
+		imp.Encoding = text.enc // decided late for a file that starts in ASCII
+		if text.enc == EncodingUTF8 && !validRecord(rec) {
 			// Reported with the bytes replaced (U+FFFD): the report is
 			// stored as text, and MySQL refuses invalid UTF-8.
 			shown := make([]string, len(rec))

@@ -1602,11 +1602,11 @@ func deliveryCalls(d DeliveryDetail) templ.Component {
 
 // awaitsSentEvent tells whether WeChat may still push a sent event for a
 // message: it pushes one only for a message it accepted (sent), or whose
-// answer was lost (unknown, sending, or one staff settled as failed).
+// answer was lost (unknown, sending, or one staff settled either way).
 // Queued, skipped and canceled messages never went out; a failed one was
 // refused by WeChat or never reached it.
 func awaitsSentEvent(status, reason string) bool {
-	return status == "sent" || status == "sending" || status == "unknown" || reason == "staff_failed"
+	return status == "sent" || status == "sending" || status == "unknown" || reason == "staff_failed" || reason == "staff_delivered"
 }
 
 var _ = templruntime.GeneratedTemplate

@@ -576,6 +576,21 @@ func TestCampaignUploadedList(t *testing.T) {
 				t.Fatalf("%s list: flash %q, want %q", tc.name, flash, want)
 			}
 		}
+		// A GBK list whose first 64 KiB are ASCII is still GBK.
+		db.Model(&models.User{}).Where("id = ?", w.users[4].ID).Update("business_id", "会员-张三")
+		var late strings.Builder
+		late.WriteString("business_id\n")
+		for i := range 8000 {
+			fmt.Fprintf(&late, "PAD%05d\n", i)
+		}
+		zs, _ := simplifiedchinese.GBK.NewEncoder().String("会员-张三\n")
+		late.WriteString(zs)
+		if st := uploadList(t, op, base, "business_id", late.String()); st != http.StatusSeeOther {
+			t.Fatalf("late GBK upload: %d", st)
+		}
+		if flash := op.get(base).doc(t).Find("[data-testid=flash]").Text(); !strings.Contains(flash, "List imported: 1 people; 8,000 lines") {
+			t.Fatalf("late GBK list: flash %q", flash)
+		}
 		if st := uploadList(t, op, base, "business_id", "business_id\nB0\nB3\nB5\nNOBODY\n"); st != http.StatusSeeOther {
 			t.Fatalf("upload again: %d", st)
 		}

@@ -239,9 +239,43 @@ func TestImportUsersEncodingsAndRejectedRows(t *testing.T) {
 			t.Fatalf("a GBK row after 64 KiB of UTF-8: %+v", imp)
 		}
 
+		// A GBK file whose first 64 KiB are ASCII is still GBK; Excel's
+		// "Unicode text" is UTF-16 with tabs.
+		late := []byte("openid,城市\n")
+		late = late[:len("openid,")] // the header in ASCII: "openid,city"
+		late = append(late, "city\n"...)
+		for i := range 100 {
+			late = append(late, "o_late"+strconv.Itoa(i)+","+strings.Repeat("y", 700)+"\n"...)
+		}
+		bj, _ := simplifiedchinese.GBK.NewEncoder().String("o_late_bj,北京\n")
+		late = append(late, bj...)
+		utf16 := []byte{0xFF, 0xFE}
+		for _, r := range "openid\t城市\r\no_tab\t上海\r\n" {
+			utf16 = append(utf16, byte(r), byte(r>>8))
+		}
+		for _, tc := range []struct {
+			name, enc, openid, attr, val string
+			data                         []byte
+		}{{"late GBK", models.EncodingGB18030, "o_late_bj", "city", "北京", late}, {"UTF-16 tabs", models.EncodingUTF16, "o_tab", "城市", "上海", utf16}} {
+			r = op.upload("/users/import", map[string]string{"app": id(f.a.ID), "encoding": "auto"}, "late.csv", tc.data)
+			wantRedirect(t, r, "/users/imports/")
+			var imp models.UserImport
+			db.Order("id DESC").First(&imp)
+			if got := waitImport(t, db, imp.ID); got.Status != models.ImportDone || got.Encoding != tc.enc || got.Rejected != 0 {
+				t.Fatalf("%s: import %+v", tc.name, got)
+			}
+			u, err := models.GetUserByOpenID(ctx, db, f.a.ID, tc.openid)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if a := u.Attrs(); a[tc.attr] != tc.val {
+				t.Fatalf("%s: attributes %v", tc.name, a)
+			}
+		}
+
 		var audits int64
 		db.Model(&models.AuditEntry{}).Where("action = ?", "user.import").Count(&audits)
-		if audits != int64(len(files))+7 {
+		if audits != int64(len(files))+9 {
 			t.Fatalf("%d import audit rows", audits)
 		}
 	})

@@ -118,6 +118,14 @@ func TestUsersSearchPaginationAndTimeline(t *testing.T) {
 				t.Fatalf("search %s=%s: rows %v", q.field, q.q, rows)
 			}
 		}
+		// An id or tag stored full-width is found as typed.
+		fw := f.user(t, "o_fw", "会员（金卡）", "ＶＩＰ")
+		for _, q := range []struct{ field, q string }{{"business_id", "会员（金卡）"}, {"tag", "ＶＩＰ"}} {
+			r := sup.get(base + "&field=" + q.field + "&q=" + url.QueryEscape(q.q))
+			if rows := testids(r.doc(t), `[data-testid^="user-row-"]`); len(rows) != 1 || rows[0] != "user-row-"+id(fw.ID) {
+				t.Fatalf("search %s=%s: rows %v", q.field, q.q, rows)
+			}
+		}
 		r = sup.get(base + "&field=business_id&q=nobody")
 		if !strings.Contains(r.doc(t).Find(`[data-testid="empty"]`).Text(), "nobody") {
 			t.Fatalf("no-match state:\n%.2000s", r.body)

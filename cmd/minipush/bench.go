@@ -49,6 +49,7 @@ type benchResult struct {
 	// database and no engine.
 	RawPushSendsPerSec float64 `json:"raw_push_sends_per_sec"`
 	RawPushMsgsPerSec  float64 `json:"raw_push_msgs_per_sec"`
+	RawPushesLost      int64   `json:"raw_pushes_lost"` // pushes the sandbox dropped or gave up on in that run (counted as done)
 	// Settlement: WeChat (the sandbox) pushes a sent event per accepted
 	// message to the real /wx/push endpoint while the engine sends.
 	EventsPerSec     float64 `json:"sent_events_per_sec"`          // events taken in per second, start to the last push
@@ -192,7 +193,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	if err != nil {
 		return err
 	}
-	res.RawPushSendsPerSec, res.RawPushMsgsPerSec = rawPush.sendsPerSec, rawPush.msgsPerSec
+	res.RawPushSendsPerSec, res.RawPushMsgsPerSec, res.RawPushesLost = rawPush.sendsPerSec, rawPush.msgsPerSec, rawPush.pushesLost
 	sb, err := startBenchWeChat(*sbMode, *sbBin, sbOpts)
 	if err != nil {
 		return err
@@ -338,7 +339,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fmt.Fprintf(stdout, "messages/s         %.0f (%d sent in %.2fs)\n", res.MsgsPerSec, sent, res.EngineSeconds)
 	fmt.Fprintf(stdout, "raw bound          %.0f calls/s (no database, %d in flight)\n", res.RawMsgsPerSec, res.RawConcurrency)
 	fmt.Fprintf(stdout, "fraction of raw    %.2f\n", res.FractionOfRaw)
-	fmt.Fprintf(stdout, "raw with pushes    %.0f sends/s while pushing, %.0f msgs/s to the last push (no database, receiver stores nothing)\n", res.RawPushSendsPerSec, res.RawPushMsgsPerSec)
+	fmt.Fprintf(stdout, "raw with pushes    %.0f sends/s while pushing, %.0f msgs/s to the last push (no database, receiver stores nothing; %d pushes lost)\n", res.RawPushSendsPerSec, res.RawPushMsgsPerSec, res.RawPushesLost)
 	fmt.Fprintf(stdout, "CPU s / 1,000 msgs %.3f (this process while sending: %s; not the database server)\n", res.CPUSecPer1k, benchProcessHolds(res.Sandbox))
 	fmt.Fprintf(stdout, "whole cost / 1,000 engine start to %.0f%% settled (%.1fs): this process %.3f CPU s, sandbox process %s CPU s, database server %s CPU s (its statements for this bench: %s)\n",
 		100*res.CostSettled, res.CostSeconds, res.MinipushCPUPer1k, orNA(res.SandboxCPUPer1k, "%.3f"), orNA(res.DBServerCPUPer1k, "%.3f"), orNA(res.DBUserCPUPer1k, "%.3f"))

@@ -151,8 +151,10 @@ type rawBound struct {
 	// msgsPerSec: messages per second counted to the last push received
 	// (with pushes; else sendsPerSec).
 	msgsPerSec float64
-	// pushesIn: pushes the receiver took.
-	pushesIn int64
+	// pushesIn: pushes the receiver took; pushesLost: pushes the sandbox
+	// dropped (queue full) or gave up on (with pushes, msgsPerSec counts
+	// them as done: more than a few make it a bound too high).
+	pushesIn, pushesLost int64
 }
 
 // benchRawRun sends n messages straight to a sandbox of its own, without
@@ -225,6 +227,7 @@ func benchRawRun(ctx context.Context, n, conc int, start func() (benchWeChat, er
 			return rawBound{}, err
 		}
 		if pushes.Load()+st.PushesDropped+st.PushesFailed >= int64(n) {
+			r.pushesLost = st.PushesDropped + st.PushesFailed
 			break
 		}
 		if time.Since(began) > 10*time.Minute {

@@ -65,7 +65,7 @@ func runSmallBench(t *testing.T, args ...string) map[string]any {
 		t.Fatalf("bench --json printed %q: %v", out.String(), err)
 	}
 	for _, k := range []string{"recipients", "msgs_per_sec", "cpu_sec_per_1k", "peak_rss_mb", "p50_ms", "p99_ms",
-		"raw_msgs_per_sec", "fraction_of_raw", "raw_push_sends_per_sec", "raw_push_msgs_per_sec", "duplicates", "unsent", "counter_drift", "sandbox", "sandbox_cpu_sec_per_1k", "sandbox_peak_rss_mb"} {
+		"raw_msgs_per_sec", "fraction_of_raw", "raw_push_sends_per_sec", "raw_push_msgs_per_sec", "raw_pushes_lost", "duplicates", "unsent", "counter_drift", "sandbox", "sandbox_cpu_sec_per_1k", "sandbox_peak_rss_mb"} {
 		if _, ok := res[k]; !ok {
 			t.Fatalf("bench --json has no %q: %s", k, out.String())
 		}
@@ -96,7 +96,7 @@ func TestBenchRawWithPushesCountsEveryPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.pushesIn != n || r.msgsPerSec <= 0 || r.msgsPerSec > r.sendsPerSec {
+	if r.pushesIn != n || r.pushesLost != 0 || r.msgsPerSec <= 0 || r.msgsPerSec > r.sendsPerSec {
 		t.Fatalf("pushes in %d (want %d), %v msgs/s, %v sends/s", r.pushesIn, n, r.msgsPerSec, r.sendsPerSec)
 	}
 }

@@ -185,6 +185,7 @@ func (s *Server) Close() error {
 		cancel()
 	}
 	s.pusher.stop()
+	s.opts.PushClient.CloseIdleConnections() // the push workers' kept connections
 	return err
 }
 
