@@ -167,6 +167,12 @@ type loginInput struct {
 	Next     string `form:"next"`
 }
 
+// accountThrottleKey is the sign-in counter of an (normalized) email: a
+// hash, so any input fits the column.
+func accountThrottleKey(email string) string {
+	return "acct:" + models.HashToken(email)[:40]
+}
+
 // Login checks credentials, with throttling per account and per IP.
 func (h *Auth) Login(c echo.Context) error {
 	var in loginInput
@@ -179,7 +185,7 @@ func (h *Auth) Login(c echo.Context) error {
 	form := views.LoginForm{Email: in.Email, Next: safeNext(in.Next)}
 	// Counted before the password is checked, so parallel guesses cannot slip
 	// past the limit. The account key is a hash: any input fits the column.
-	acctKey, ipKey := "acct:"+models.HashToken(in.Email)[:40], "ip:"+c.RealIP()
+	acctKey, ipKey := accountThrottleKey(in.Email), "ip:"+c.RealIP()
 	for _, k := range []struct {
 		key string
 		p   models.ThrottlePolicy
@@ -200,7 +206,7 @@ func (h *Auth) Login(c echo.Context) error {
 			}
 		}
 		if !until.IsZero() {
-			form.Error = T(c, "auth.throttled", until.In(h.Location).Format("15:04"))
+			form.Error = T(c, "auth.throttled", until.In(h.Location).Format("15:04 (UTC-07:00)"))
 			return RenderBare(c, http.StatusTooManyRequests, views.Login(form))
 		}
 	}

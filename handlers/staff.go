@@ -28,10 +28,21 @@ func (h *Staff) List(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	keys := make([]string, len(all))
+	for i, s := range all {
+		keys[i] = accountThrottleKey(s.Email)
+	}
+	locked, err := models.ThrottleLocked(c.Request().Context(), h.DB, keys, h.Now())
+	if err != nil {
+		return err
+	}
 	rows := make([]views.StaffRow, len(all))
 	for i, s := range all {
 		rows[i] = views.StaffRow{ID: s.ID, Email: s.Email, Name: s.Name, Role: string(s.Role), Disabled: s.Disabled,
 			LastLoginAt: s.LastLoginAt}
+		if until, ok := locked[keys[i]]; ok {
+			rows[i].LockedUntil = &until
+		}
 	}
 	return Render(c, http.StatusOK, h.page(c, ""), views.StaffList(rows))
 }
@@ -183,6 +194,11 @@ func (h *Staff) ResetPassword(c echo.Context) error {
 		keep = SessionToken(c)
 	}
 	if err := models.SetStaffPassword(ctx, h.DB, s.ID, pw, keep); err != nil {
+		return err
+	}
+	// A new password ends a lock from failed sign-ins: the person locked
+	// out is usually who asked for it.
+	if err := models.ThrottleReset(ctx, h.DB, accountThrottleKey(s.Email)); err != nil {
 		return err
 	}
 	if err := models.Audit(ctx, h.DB, Actor(c), "staff.reset_password", "staff", s.Email, nil); err != nil {

@@ -85,3 +85,20 @@ func PruneThrottle(ctx context.Context, db *gorm.DB, now time.Time, window time.
 		Delete(&LoginThrottle{})
 	return res.RowsAffected, res.Error
 }
+
+// ThrottleLocked returns which of keys are locked at now, with the end of
+// each lock.
+func ThrottleLocked(ctx context.Context, db *gorm.DB, keys []string, now time.Time) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var rows []LoginThrottle
+	if err := db.WithContext(ctx).Where("k IN ? AND locked_until > ?", keys, now.UTC()).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.K] = *r.LockedUntil
+	}
+	return out, nil
+}

@@ -111,7 +111,24 @@ func TestLoginAndThrottle(t *testing.T) {
 		r = bad.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}})
 		want(t, r, http.StatusTooManyRequests)
 		fresh := app.client()
-		want(t, fresh.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}}), http.StatusTooManyRequests)
+		r = fresh.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"correct horse battery"}})
+		want(t, r, http.StatusTooManyRequests)
+		if !strings.Contains(r.body, ":00)") || !strings.Contains(r.body, "(UTC") {
+			t.Fatalf("the lock's end names no zone:\n%.2000s", r.body)
+		}
+		// Admins see the lock; a new password from them ends it.
+		boss := app.signedIn(mustStaff(t, db, "boss@example.com", models.RoleAdmin))
+		boss.lang = "en"
+		ops, _ := models.GetStaffByEmail(context.Background(), db, "ops@example.com")
+		row := boss.get("/settings/staff").doc(t).Find("[data-testid=staff-row-" + id(ops.ID) + "]")
+		if !strings.Contains(row.Find("[data-testid=staff-locked]").Text(), "Sign-in locked until") {
+			t.Fatalf("locked staff shown as %q", row.Text())
+		}
+		wantRedirect(t, boss.post("/settings/staff/"+id(ops.ID)+"/password", url.Values{"password": {"brand new horse battery"}}), "/settings/staff")
+		wantRedirect(t, app.client().post("/login", url.Values{"email": {"ops@example.com"}, "password": {"brand new horse battery"}}), "/")
+		if boss.get("/settings/staff").doc(t).Find("[data-testid=staff-locked]").Length() != 0 {
+			t.Fatal("still shown locked after the reset")
+		}
 
 		// Per IP: guesses at many accounts from one address are throttled too,
 		// within the 20 attempts the policy allows, and then lock out everyone there.

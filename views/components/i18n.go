@@ -124,6 +124,8 @@ var shellCatalog = map[string][2]string{
 	"staff.updated":           {"已保存 %s。", "Saved %s."},
 	"staff.email_taken":       {"该邮箱已有账号。", "An account with this email exists already."},
 	"staff.active":            {"正常", "Active"},
+	"staff.locked":            {"登录已锁定至 %s", "Sign-in locked until %s"},
+	"staff.locked_hint":       {"登录失败次数过多。重设密码会解除锁定。", "Too many failed sign-ins. Resetting the password ends the lock."},
 	"staff.disabled":          {"已停用", "Disabled"},
 	"staff.last_login":        {"上次登录", "Last sign-in"},
 	"staff.profile":           {"资料与角色", "Profile and role"},
