@@ -268,6 +268,11 @@ func (h *Apps) Edit(c echo.Context) error {
 	return Render(c, http.StatusOK, h.page(c, a.Name), views.AppFormPage(f))
 }
 
+// auditCodeFields are settings whose values are codes (safe, defer,
+// zh_CN…): the audit names them changed without their raw values, as it
+// does switches (bools).
+var auditCodeFields = map[string]bool{"push_mode": true, "push_format": true, "quiet_policy": true, "mp_state": true, "lang": true}
+
 // auditChange writes one changed setting for the audit log: "old → new"
 // ("—" for empty).
 func auditChange(old, now any) string {
@@ -308,7 +313,9 @@ func (h *Apps) Update(c echo.Context) error {
 		"sync_every_hours": a.SyncEveryHours, "disabled": a.Disabled, "require_approval": a.RequireApproval} {
 		if fields[col] != old {
 			changed = append(changed, col)
-			values[col] = auditChange(old, fields[col])
+			if _, isBool := old.(bool); !isBool && !auditCodeFields[col] {
+				values[col] = auditChange(old, fields[col])
+			}
 		}
 	}
 	for col, val := range map[string]string{"secret_enc": in.Secret, "push_token_enc": in.PushToken, "aes_key_enc": in.AESKey} {

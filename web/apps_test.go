@@ -126,7 +126,7 @@ func TestAppSecretsNeverShownOrLogged(t *testing.T) {
 		// The audit log names the changed fields in words.
 		c.lang = "en"
 		if tbl := c.get("/settings/audit?action=app.update").doc(t).Find(`[data-testid=audit-table]`).Text(); !strings.Contains(tbl, "campaigns need approval") ||
-			!strings.Contains(tbl, "rate limit") || strings.Contains(tbl, "rate_limit") || !strings.Contains(tbl, "→ 77") || !strings.Contains(tbl, "was → now") {
+			!strings.Contains(tbl, "rate limit") || strings.Contains(tbl, "rate_limit") || !strings.Contains(tbl, "→ 77") || !strings.Contains(tbl, "was → now") || strings.Contains(tbl, "false → true") {
 			t.Fatalf("audit of the edits:\n%s", tbl)
 		}
 		keep.Del("require_approval")
