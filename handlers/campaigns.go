@@ -333,7 +333,8 @@ func (h *Campaigns) detail(c echo.Context, cp *models.Campaign, t *models.Templa
 		Page: cp.Page, MPState: cp.MPState, Lang: cp.Lang, Schedule: scheduleSummary(c, cp), ScheduleKind: cp.ScheduleKind,
 		Timezone: cp.Timezone, Misfire: cp.MisfirePolicy, Editable: cp.Editable(),
 		Audience: views.AudienceView{Kind: aud.Kind, Tags: aud.Tags, Conds: condViews(aud.Conds), ListLines: aud.ListLines, ListMissing: aud.ListMissing},
-		Keywords: h.keywordRows(c, t, nil, nil, cp.Values()), Pending: cp.Status == models.CampaignPending}
+		Keywords: h.keywordRows(c, t, nil, nil, cp.Values()), Pending: cp.Status == models.CampaignPending,
+		NeedsApproval: a.RequireApproval}
 	if cp.NextRunAt != nil {
 		d.Next = campaignTime(cp, *cp.NextRunAt)
 	}

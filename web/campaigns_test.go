@@ -436,6 +436,11 @@ func TestCampaignCronScheduleAndApproval(t *testing.T) {
 		if firings.Length() != 5 || !strings.Contains(firings.First().Text(), "09:30") || !strings.Contains(firings.First().Text(), "America/New_York") {
 			t.Fatalf("firings: %q", firings.Text())
 		}
+		// The account asks for approval: the button says what it does.
+		if b := doc.Find("[data-testid=submit-approval]"); b.Length() != 1 || b.Text() != "Submit for approval" ||
+			doc.Find("[data-testid=schedule], [data-testid=send-now]").Filter("button").Length() != 0 {
+			t.Fatalf("draft actions on an account that asks for approval:\n%s", doc.Find("[data-testid=campaign-actions]").Text())
+		}
 		setLang(t, db, op, "zh")
 		if s := op.get(base).doc(t).Find("[data-testid=schedule]").Text(); !strings.Contains(s, "每周一至周五 09:30") {
 			t.Fatalf("zh schedule %q", s)
