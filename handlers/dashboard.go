@@ -146,7 +146,11 @@ func (h *Dashboard) accounts(c echo.Context, d *views.DashboardData, now time.Ti
 		d.Accounts = append(d.Accounts, a)
 		if d.ShowIssues {
 			for _, code := range s.Issues {
-				d.Issues = append(d.Issues, views.DashIssue{App: s.App.Name, Href: href, Text: T(c, "dash.issue."+code)})
+				to := href
+				if code == models.SetupSyncFailed { // the templates page syncs again and says why
+					to = "/templates?app=" + strconv.FormatInt(s.App.ID, 10)
+				}
+				d.Issues = append(d.Issues, views.DashIssue{App: s.App.Name, Href: to, Text: T(c, "dash.issue."+code)})
 			}
 		}
 	}

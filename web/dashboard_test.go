@@ -156,6 +156,17 @@ func TestDashboardByRole(t *testing.T) {
 		if issues := text(d, "[data-testid=dash-issues]"); !strings.Contains(issues, "club") || !strings.Contains(issues, "No AppSecret") || strings.Contains(issues, "shop") {
 			t.Errorf("setup issues: %q", issues)
 		}
+		// A failed template sync points where a sync says why: the templates page.
+		now := time.Now().UTC()
+		if err := db.Create(&models.TemplateSync{AppID: club.ID, TriggerKind: "schedule", Error: "wechat.40013", StartedAt: now, FinishedAt: now}).Error; err != nil {
+			t.Fatal(err)
+		}
+		issue := admin.get("/").doc(t).Find("[data-testid=dash-issues] a").FilterFunction(func(_ int, s *goquery.Selection) bool {
+			return strings.Contains(s.Closest("li").Text(), "template sync failed")
+		})
+		if h, _ := issue.Attr("href"); h != "/templates?app="+id(club.ID) {
+			t.Errorf("a failed sync links to %q:\n%s", h, text(admin.get("/").doc(t), "[data-testid=dash-issues]"))
+		}
 		if got := d.Find("[data-testid=dash-run] a").AttrOr("href", ""); !strings.HasPrefix(got, "/campaigns/") {
 			t.Errorf("admin's run link %q", got)
 		}

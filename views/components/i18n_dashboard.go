@@ -60,7 +60,7 @@ var dashboardCatalog = map[string][2]string{
 	"dash.issue.no_push_token": {"未填写消息推送 Token：无法验证微信的推送，用户点“允许”后的订阅次数收不到。", "No push Token: WeChat's pushes cannot be verified, so users' \"allow\" taps never arrive as credits."},
 	"dash.issue.no_aes_key":    {"安全模式需要 EncodingAESKey，但尚未填写。", "Safe mode needs an EncodingAESKey, and none is set."},
 	"dash.issue.no_templates":  {"还没有模板：请同步或从模板库添加。", "No template yet: sync or add one from the library."},
-	"dash.issue.sync_failed":   {"最近一次模板同步失败，请在账号页查看原因后重试。", "The last template sync failed; see why on the account page and retry."},
+	"dash.issue.sync_failed":   {"最近一次模板同步失败：在模板页再同步一次，会显示原因。", "The last template sync failed: sync again on the Templates page to see why."},
 
 	"dash.next_title":     {"开始使用", "Getting started"},
 	"dash.step_done":      {"已完成", "Done"},
