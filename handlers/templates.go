@@ -331,6 +331,14 @@ func (h *Templates) Create(c echo.Context) error {
 		t := &models.Template{AppID: a.ID, TemplateID: f.TemplateID, Title: f.Title, Content: f.Content, Kind: f.Kind, Source: models.SourceManual}
 		t.SetKeywords(models.KeywordsFromWeChat(kws))
 		err := models.CreateTemplate(ctx, h.DB, t)
+		if errors.Is(err, models.ErrDuplicate) {
+			// Deleted before (a typo fixed, a template removed by
+			// mistake): entered again, it comes back.
+			var back bool
+			if back, err = models.ReenterTemplate(ctx, h.DB, t); err == nil && !back {
+				err = models.ErrDuplicate
+			}
+		}
 		switch {
 		case errors.Is(err, models.ErrDuplicate):
 			errs.Add("template_id", T(c, "tpl.template_id_taken"))

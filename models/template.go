@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/minipush/minipush/wechat"
@@ -148,6 +149,29 @@ func CreateTemplate(ctx context.Context, db *gorm.DB, t *Template) error {
 		t.SetKeywords(nil)
 	}
 	return translate(db.WithContext(ctx).Create(t).Error)
+}
+
+// ReenterTemplate brings back a deleted template of t's app with t's
+// template id, as t gives it (title, content, kind, keywords, source): the
+// id is unique per app, so entering it again by hand after a delete would
+// otherwise be refused for ever. ok is false when there is no such deleted
+// template (a live one holds the id). t gets the row's id.
+func ReenterTemplate(ctx context.Context, db *gorm.DB, t *Template) (ok bool, err error) {
+	var old Template
+	err = db.WithContext(ctx).Where("app_id = ? AND template_id = ? AND status = ?", t.AppID, t.TemplateID, TemplateDeleted).First(&old).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	res := db.WithContext(ctx).Model(&Template{}).Where("id = ? AND status = ?", old.ID, TemplateDeleted).Updates(map[string]any{
+		"title": t.Title, "content": t.Content, "kind": t.Kind, "keywords": t.Keywords, "source": t.Source,
+		"status": TemplateActive, "updated_at": time.Now().UTC()})
+	if res.Error != nil || res.RowsAffected != 1 {
+		return false, res.Error
+	}
+	t.ID = old.ID
+	return true, nil
 }
 
 // CountTemplatesByApp counts live templates per app row id.

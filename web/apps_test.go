@@ -315,6 +315,15 @@ func TestTemplateManualLibraryCheckAndDelete(t *testing.T) {
 		if err != nil || m.Source != models.SourceManual {
 			t.Fatalf("manual template: %+v %v", m, err)
 		}
+		// Entered again while it lives: refused; after a delete: it comes back.
+		again := url.Values{"app": {id(a.ID)}, "template_id": {"MANUAL1"}, "title": {"到货通知"}, "kind": {"one_time"},
+			"content": {"到货时间:{{time1.DATA}}\n门店:{{thing2.DATA}}\n状态:{{phrase3.DATA}}"}}
+		want(t, c.post("/templates", again), http.StatusUnprocessableEntity)
+		wantRedirect(t, c.post("/templates/"+id(m.ID)+"/delete", nil), "/templates?app=")
+		wantRedirect(t, c.post("/templates", again), "/templates/"+id(m.ID))
+		if back, _ := models.GetTemplate(ctx, db, m.ID); back.Status != models.TemplateActive || back.Title != "到货通知" {
+			t.Fatalf("re-entered template: %+v", back)
+		}
 
 		// Live check: a bad value is named on its keyword.
 		r = c.do(http.MethodPost, "/templates/"+id(m.ID)+"/check", url.Values{"kw.time1": {"明天"}, "kw.thing2": {"上海店"}, "kw.phrase3": {"配送中"}},
