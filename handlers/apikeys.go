@@ -96,6 +96,14 @@ func (h *APIKeys) Create(c echo.Context) error {
 		errs.Add("name", T(c, "form.required"))
 	case utf8.RuneCountInString(in.Name) > 60:
 		errs.Add("name", T(c, "form.too_long", 60))
+	case app != nil:
+		taken, err := models.APIKeyNameTaken(ctx, h.DB, app.ID, in.Name)
+		if err != nil {
+			return err
+		}
+		if taken {
+			errs.Add("name", T(c, "apikey.name_taken", in.Name))
+		}
 	}
 	form := views.APIKeyForm{App: in.App, Name: in.Name, Errors: errs}
 	if errs.Any() {

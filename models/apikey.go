@@ -35,6 +35,14 @@ type APIKey struct {
 // TableName pins the table name.
 func (APIKey) TableName() string { return "api_keys" }
 
+// APIKeyNameTaken tells whether an app has a key in use (not revoked)
+// with this name: two would be told apart by prefix only.
+func APIKeyNameTaken(ctx context.Context, db *gorm.DB, appID int64, name string) (bool, error) {
+	var n int64
+	err := db.WithContext(ctx).Model(&APIKey{}).Where("app_id = ? AND name = ? AND revoked_at IS NULL", appID, name).Count(&n).Error
+	return n > 0, err
+}
+
 // Active tells whether the key may still be used.
 func (k *APIKey) Active() bool { return k.RevokedAt == nil }
 

@@ -57,6 +57,13 @@ func TestAPIKeysCreateShowOnceListRevoke(t *testing.T) {
 			t.Fatalf("row %q", row.Text())
 		}
 
+		// A second key of the same name for the account is refused, the name kept.
+		r = c.post("/settings/apikeys", url.Values{"app": {id(a.ID)}, "name": {"order-service"}})
+		want(t, r, http.StatusUnprocessableEntity)
+		if r.doc(t).Find(`[data-testid="error-name"]`).Length() != 1 || r.doc(t).Find(`input[name=name]`).AttrOr("value", "") != "order-service" {
+			t.Fatalf("a second key named alike:\n%.2000s", r.body)
+		}
+
 		wantRedirect(t, c.post("/settings/apikeys/"+id(k.ID)+"/revoke", nil), "/settings/apikeys")
 		if _, err := models.AuthenticateAPIKey(ctx, db, key); err != models.ErrNotFound {
 			t.Fatalf("revoked key still authenticates: %v", err)

@@ -6,6 +6,7 @@ var usersCatalog = map[string][2]string{
 	"apikey.create":         {"创建 API 密钥", "Create API key"},
 	"apikey.account":        {"小程序账号", "Account"},
 	"apikey.account_help":   {"密钥只能操作这个账号的用户和消息。", "The key can only touch this account's users and messages."},
+	"apikey.name_taken":     {"这个账号已有一把名为“%s”的密钥：换个名字（如服务名和运行环境），否则两把密钥只能靠前缀区分。", "This account has a key named “%s” already: name this one apart (say, the service and where it runs), or the two are told apart by prefix only."},
 	"apikey.name":           {"名称", "Name"},
 	"apikey.name_help":      {"谁在用它，例如 order-service。", "Who uses it, e.g. order-service."},
 	"apikey.prefix":         {"前缀", "Prefix"},
