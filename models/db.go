@@ -165,12 +165,12 @@ func OpenTarget(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
-		Logger: logger.NewSlogLogger(opt.Logger, logger.Config{
+		Logger: quietDuplicates{logger.NewSlogLogger(opt.Logger, logger.Config{
 			SlowThreshold:             opt.SlowQuery,
 			LogLevel:                  logger.Warn,
 			IgnoreRecordNotFoundError: true,
 			ParameterizedQueries:      true,
-		}),
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: database does not answer: %w", t, err)
@@ -261,4 +261,21 @@ func translate(err error) error {
 		return ErrDuplicate
 	}
 	return err
+}
+
+// quietDuplicates is GORM's logger without its ERROR line for a statement a
+// unique key refused: here that is an answer, not a failure (an
+// Idempotency-Key used again, an email taken, an event already stored),
+// and the caller says it in words. Any other error is logged as before.
+type quietDuplicates struct{ logger.Interface }
+
+func (q quietDuplicates) LogMode(l logger.LogLevel) logger.Interface {
+	return quietDuplicates{q.Interface.LogMode(l)}
+}
+
+func (q quietDuplicates) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		err = nil // still logged when slow
+	}
+	q.Interface.Trace(ctx, begin, fc, err)
 }
