@@ -55,7 +55,10 @@ func (h *Users) List(c echo.Context) error {
 		return Render(c, http.StatusOK, h.page(c, ""), views.UsersList(d))
 	}
 	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	users, err := models.SearchUsers(ctx, h.DB, models.UserSearch{AppID: appID, Field: d.Field, Q: d.Q, Before: before, Limit: usersPageSize + 1})
+	search := func(q string) ([]models.User, error) {
+		return models.SearchUsers(ctx, h.DB, models.UserSearch{AppID: appID, Field: d.Field, Q: q, Before: before, Limit: usersPageSize + 1})
+	}
+	users, err := search(d.Q)
 	if err != nil {
 		return err
 	}
@@ -63,8 +66,7 @@ func (h *Users) List(c echo.Context) error {
 		// Nothing as typed: full-width letters and digits as ASCII (an
 		// input method left on). A tag or business id stored full-width
 		// is found as typed first.
-		users, err = models.SearchUsers(ctx, h.DB, models.UserSearch{AppID: appID, Field: d.Field, Q: folded, Before: before, Limit: usersPageSize + 1})
-		if err != nil {
+		if users, err = search(folded); err != nil {
 			return err
 		}
 		if len(users) > 0 {

@@ -176,8 +176,8 @@ type ListImport struct {
 	// user of the account, as read.
 	NotFound []string
 	// Column is the header of the column read ("" when the file has no
-	// header row: the first column); Encoding the encoding read.
-	Column, Encoding string
+	// header row: the first column).
+	Column string
 }
 
 // MaxListNotFound bounds ListImport.NotFound.
@@ -320,6 +320,5 @@ func ImportRecipients(ctx context.Context, db *gorm.DB, c *Campaign, r io.Reader
 		c.SetAudience(a)
 		return UpdateCampaignFields(ctx, tx, c.ID, map[string]any{"audience": c.Audience})
 	})
-	res.Encoding = text.enc
 	return res, err
 }

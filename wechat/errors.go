@@ -11,24 +11,21 @@ import (
 // Errcodes the rest of minipush refers to by name. The full list with
 // explanations is in [Explain].
 const (
-	CodeBusy              = -1
-	CodeOK                = 0
-	CodeInvalidCredential = 40001 // token invalid or not latest (stable_token/token: wrong secret)
-	CodeInvalidGrantType  = 40002
-	CodeInvalidOpenID     = 40003
-	CodeInvalidAppID      = 40013
-	CodeInvalidToken      = 40014
-	CodeInvalidTemplateID = 40037
-	CodeInvalidAppSecret  = 40125
-	CodeIPNotWhitelisted  = 40164
-	CodeSecretFrozen      = 40243
-	CodeMissingToken      = 41001
-	CodeInvalidPage       = 41030
-	CodeTokenExpired      = 42001
-	CodeUserRefused       = 43101
-	// CodeSentUserBlock is the ErrorCode of a subscribe_msg_sent_event
-	// whose ErrorStatus is "fail:user block" (not a send API errcode).
-	CodeSentUserBlock      = 10005
+	CodeBusy               = -1
+	CodeOK                 = 0
+	CodeInvalidCredential  = 40001 // token invalid or not latest (stable_token/token: wrong secret)
+	CodeInvalidGrantType   = 40002
+	CodeInvalidOpenID      = 40003
+	CodeInvalidAppID       = 40013
+	CodeInvalidToken       = 40014
+	CodeInvalidTemplateID  = 40037
+	CodeInvalidAppSecret   = 40125
+	CodeIPNotWhitelisted   = 40164
+	CodeSecretFrozen       = 40243
+	CodeMissingToken       = 41001
+	CodeInvalidPage        = 41030
+	CodeTokenExpired       = 42001
+	CodeUserRefused        = 43101
 	CodeSubscribeBanned    = 43107
 	CodeConcurrentSend     = 43108
 	CodeEmptyBody          = 44002
@@ -55,6 +52,10 @@ const (
 	CodeParamError         = 20002
 	CodeParamError2        = 200002
 )
+
+// CodeSentUserBlock is the ErrorCode of a subscribe_msg_sent_event whose
+// ErrorStatus is "fail:user block" (not a send API errcode).
+const CodeSentUserBlock = 10005
 
 // Class says what a caller should do about an error.
 type Class int

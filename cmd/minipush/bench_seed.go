@@ -215,7 +215,8 @@ func benchRawRun(ctx context.Context, n, conc int, start func() (benchWeChat, er
 	if failed > 0 {
 		return rawBound{}, fmt.Errorf("raw bound: %d of %d sends failed", failed, n)
 	}
-	r := rawBound{sendsPerSec: float64(n) / el.Seconds(), msgsPerSec: float64(n) / el.Seconds()}
+	rate := float64(n) / el.Seconds()
+	r := rawBound{sendsPerSec: rate, msgsPerSec: rate}
 	if !withPushes {
 		return r, nil
 	}
